@@ -1,0 +1,111 @@
+"""Per-request plumbing: request ids, bearer authentication, the acting administrator, ETags."""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+from flask import Flask, current_app, g, request
+
+from fusion_core.context import Actor, new_request_id, reset_actor, set_actor
+from fusion_core.db import get_db
+from fusion_core.errors import PreconditionFailed, Unauthorized
+
+API_PREFIX = "/api/v1"
+REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+def public(view: Any) -> Any:
+    """Mark a view (function or MethodView class) as reachable without a token."""
+    view.fusion_public = True
+    return view
+
+
+def _is_public(endpoint: str | None) -> bool:
+    view = current_app.view_functions.get(endpoint or "")
+    if view is None:
+        return True  # 404/405 are answered by the error handler
+    cls = getattr(view, "view_class", None)
+    if cls is None:
+        return bool(getattr(view, "fusion_public", False))
+    method = getattr(cls, request.method.lower(), None)
+    return bool(getattr(cls, "fusion_public", False) or getattr(method, "fusion_public", False))
+
+
+def _begin() -> None:
+    incoming = request.headers.get("X-Request-ID", "")
+    g.request_id = incoming if REQUEST_ID_RE.match(incoming) else new_request_id()
+    g.actor_token = set_actor(Actor(label="anonymous", via="api", request_id=g.request_id))
+    if request.path.startswith(API_PREFIX + "/") and request.path != API_PREFIX + "/openapi.json":
+        if not _is_public(request.endpoint):
+            authenticate_bearer()
+
+
+def authenticate_bearer() -> None:
+    from fusion_core.iam.services import actor_for, resolve_token
+
+    scheme, _, secret = request.headers.get("Authorization", "").partition(" ")
+    challenge = {"WWW-Authenticate": 'Bearer realm="fusion"'}
+    if scheme.lower() != "bearer" or not secret.strip():
+        raise Unauthorized("Send an API token: Authorization: Bearer <token>.", headers=challenge)
+    admin = resolve_token(get_db().session, secret.strip())
+    if admin is None:
+        raise Unauthorized("The token is unknown, expired or revoked.", headers=challenge)
+    act_as(actor_for(admin, "api", g.request_id))
+
+
+def act_as(actor: Actor) -> None:
+    """Make `actor` the one acting for the rest of this request."""
+    g.actor = actor
+    set_actor(actor)
+
+
+def _end(response):
+    response.headers["X-Request-ID"] = g.get("request_id", "")
+    return response
+
+
+def _teardown(_exc: BaseException | None) -> None:
+    token = g.pop("actor_token", None)
+    if token is not None:
+        try:
+            reset_actor(token)
+        except ValueError:  # set in another context (streamed responses); nothing to undo
+            pass
+
+
+class RequestIdFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        from flask import has_request_context
+
+        record.request_id = g.get("request_id", "-") if has_request_context() else "-"
+        return True
+
+
+def etag_of(obj: Any) -> str:
+    return f'"{obj.id.hex}-{obj.version}"'
+
+
+def check_if_match(obj: Any) -> None:
+    """Refuse an update whose If-Match names another version (lost-update protection)."""
+    header = request.headers.get("If-Match")
+    if not header or header.strip() == "*":
+        return
+    current = etag_of(obj)
+    offered = [tag.strip().removeprefix("W/") for tag in header.split(",")]
+    if current not in offered:
+        raise PreconditionFailed(
+            "The resource changed since you read it; fetch it again and retry.",
+            errors={"If-Match": [f"Current ETag is {current}."]},
+        )
+
+
+def with_etag(obj: Any, status: int = 200):
+    return obj, status, {"ETag": etag_of(obj)}
+
+
+def install(app: Flask) -> None:
+    app.before_request(_begin)
+    app.after_request(_end)
+    app.teardown_request(_teardown)

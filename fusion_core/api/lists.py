@@ -1,0 +1,73 @@
+"""Lists: page/per_page with the total, `q` search, `sort` (`name`, `-created_at`), filters."""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from marshmallow import Schema, fields, validate
+from sqlalchemy import Select, func, or_, select
+
+from fusion_core.db import session
+from fusion_core.errors import ValidationFailed
+
+MAX_PER_PAGE = 200
+
+
+class ListArgs(Schema):
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
+    per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=MAX_PER_PAGE))
+    q = fields.String(metadata={"description": "case-insensitive search"})
+    sort = fields.String(metadata={"description": "field name, '-' prefix for descending"})
+
+
+@functools.cache
+def page_schema(item_schema: type[Schema]) -> type[Schema]:
+    """A list envelope: {items, total, page, per_page, pages}."""
+    return type(
+        f"{item_schema.__name__.removesuffix('Schema')}PageSchema",
+        (Schema,),
+        {
+            "items": fields.List(fields.Nested(item_schema)),
+            "total": fields.Integer(),
+            "page": fields.Integer(),
+            "per_page": fields.Integer(),
+            "pages": fields.Integer(),
+        },
+    )
+
+
+def paginate(
+    stmt: Select,
+    args: dict[str, Any],
+    *,
+    sortable: dict[str, Any],
+    default_sort: str,
+    search: list[Any] = (),
+    tiebreak: Any,
+) -> dict[str, Any]:
+    """Run a list query; `tiebreak` (the id column) makes the order total so pages never overlap."""
+    if args.get("q") and search:
+        like = f"%{args['q'].strip().lower()}%"
+        stmt = stmt.where(or_(*[func.lower(column).like(like) for column in search]))
+    sort = args.get("sort") or default_sort
+    key = sort.lstrip("-")
+    if key not in sortable:
+        raise ValidationFailed(
+            "Unknown sort field.",
+            errors={"sort": [f"Sort by one of: {', '.join(sorted(sortable))}."]},
+            location="query",
+        )
+    column = sortable[key]
+    order = column.desc() if sort.startswith("-") else column.asc()
+    total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
+    page, per_page = args["page"], args["per_page"]
+    stmt = stmt.order_by(order, tiebreak)
+    items = session.scalars(stmt.limit(per_page).offset((page - 1) * per_page)).all()
+    return {
+        "items": items,
+        "total": total,
+        "page": page,
+        "per_page": per_page,
+        "pages": (total + per_page - 1) // per_page,
+    }

@@ -1,0 +1,140 @@
+"""Where jobs run: eagerly, on an in-process thread, or on rq."""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import logging
+import threading
+import time
+from typing import Any
+
+from flask import Flask
+
+from fusion_core.context import Actor, acting_as
+from fusion_core.db import get_db
+from fusion_core.jobs import backoff
+
+log = logging.getLogger("fusion.jobs")
+
+
+def execute(app: Flask, name: str, kwargs: dict[str, Any], request_id: str | None) -> None:
+    """Run one attempt of job `name` in its own app context and transaction; raise on failure."""
+    job = app.extensions["fusion"].registry.jobs[name]
+    with app.app_context(), acting_as(Actor(label=f"job:{name}", via="job", request_id=request_id, unrestricted=True)):
+        session = get_db().session
+        try:
+            job.func(**kwargs)
+            session.commit()
+        except Exception:
+            session.rollback()
+            raise
+
+
+def give_up(app: Flask, name: str, kwargs: dict[str, Any], request_id: str | None, error: str):
+    job = app.extensions["fusion"].registry.jobs[name]
+    log.error("job %s%s failed for good: %s", name, kwargs, error)
+    if job.on_failure is None:
+        return
+    with app.app_context(), acting_as(Actor(label=f"job:{name}", via="job", request_id=request_id, unrestricted=True)):
+        session = get_db().session
+        try:
+            job.on_failure(error=error, **kwargs)
+            session.commit()
+        except Exception:
+            session.rollback()
+            log.exception("on_failure of job %s failed", name)
+
+
+def max_attempts(app: Flask, name: str) -> int:
+    job = app.extensions["fusion"].registry.jobs[name]
+    return job.max_attempts or app.config["FUSION"]["JOB_MAX_ATTEMPTS"]
+
+
+class EagerRunner:
+    """Runs each job right after the commit, retrying at once (tests: deterministic, no sleeps)."""
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+
+    def dispatch(self, name: str, kwargs: dict[str, Any], request_id: str | None) -> None:
+        attempts = max_attempts(self.app, name)
+        for attempt in range(1, attempts + 1):
+            try:
+                execute(self.app, name, kwargs, request_id)
+                return
+            except Exception as exc:  # noqa: BLE001 - a job's failure is data here
+                log.warning("job %s attempt %d/%d failed: %s", name, attempt, attempts, exc)
+                error = f"{type(exc).__name__}: {exc}"
+        give_up(self.app, name, kwargs, request_id, error)
+
+    def join(self, timeout: float | None = None) -> None:
+        return None
+
+
+class ThreadRunner:
+    """One daemon thread per process with a timer heap: retries wait their back-off."""
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+        self._heap: list[tuple[float, int, str, dict[str, Any], int, str | None]] = []
+        self._seq = itertools.count()
+        self._cv = threading.Condition()
+        self._busy = 0
+        self._thread: threading.Thread | None = None
+
+    def dispatch(self, name: str, kwargs: dict[str, Any], request_id: str | None, *, attempt=1, delay=0.0):
+        with self._cv:
+            heapq.heappush(
+                self._heap, (time.monotonic() + delay, next(self._seq), name, kwargs, attempt, request_id)
+            )
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._loop, name="fusion-jobs", daemon=True)
+                self._thread.start()
+            self._cv.notify_all()
+
+    def _loop(self) -> None:
+        while True:
+            with self._cv:
+                while not self._heap or self._heap[0][0] > time.monotonic():
+                    wait = self._heap[0][0] - time.monotonic() if self._heap else None
+                    self._cv.wait(wait)
+                _due, _seq, name, kwargs, attempt, request_id = heapq.heappop(self._heap)
+                self._busy += 1
+            try:
+                execute(self.app, name, kwargs, request_id)
+            except Exception as exc:  # noqa: BLE001
+                error = f"{type(exc).__name__}: {exc}"
+                if attempt < max_attempts(self.app, name):
+                    log.warning("job %s attempt %d failed, retrying: %s", name, attempt, error)
+                    self.dispatch(name, kwargs, request_id, attempt=attempt + 1, delay=backoff(attempt))
+                else:
+                    give_up(self.app, name, kwargs, request_id, error)
+            finally:
+                with self._cv:
+                    self._busy -= 1
+                    self._cv.notify_all()
+
+    def join(self, timeout: float | None = None) -> bool:
+        """Wait until no job is due or running (retries waiting their back-off don't count)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._cv:
+            while self._busy or (self._heap and self._heap[0][0] <= time.monotonic()):
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return False
+                self._cv.wait(remaining)
+        return True
+
+
+def make_runner(app: Flask):
+    mode = app.config["FUSION"]["JOBS_MODE"]
+    if mode == "rq":
+        from fusion_core.jobs.rq import RQRunner
+
+        return RQRunner(app)
+    if mode == "eager":
+        return EagerRunner(app)
+    if mode == "thread":
+        return ThreadRunner(app)
+    raise RuntimeError(f"FUSION_JOBS_MODE must be rq, thread or eager, not {mode!r}")

@@ -1,0 +1,18 @@
+"""Imports every core model so Base.metadata (migrations, tests) sees them all."""
+
+from fusion_core.audit.models import AuditEntry
+from fusion_core.events import OutboxEvent
+from fusion_core.hierarchy.models import Organization, Subscription
+from fusion_core.iam.models import Admin, ApiToken, LoginThrottle
+from fusion_core.jobs.models import SyncStatus
+
+__all__ = [
+    "Admin",
+    "ApiToken",
+    "AuditEntry",
+    "LoginThrottle",
+    "Organization",
+    "OutboxEvent",
+    "Subscription",
+    "SyncStatus",
+]

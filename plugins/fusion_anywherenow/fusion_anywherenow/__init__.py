@@ -1,0 +1,1 @@
+"""Fusion connector: AnywhereNow contact centre."""

@@ -1,0 +1,1 @@
+"""Fusion connector: Microsoft Teams Direct Routing."""

@@ -1,0 +1,1 @@
+"""The self-care portal: layout, branding, login and the core sections (a plugin of the core)."""
