@@ -87,9 +87,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         API_SPEC_OPTIONS={
             "info": {"description": "Fusion REST API. Authenticate with a bearer token."},
             "security": [{"bearerAuth": []}],
-            "components": {
-                "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}}
-            },
+            "components": {"securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}}},
         },
         **flask_config,
     )
@@ -187,7 +185,7 @@ def _health(app: Flask) -> None:
             with get_db().engine.connect() as conn:
                 conn.execute(text("SELECT 1"))
             checks["database"] = "ok"
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             checks["database"] = f"error: {type(exc).__name__}"
         if app.config["FUSION"]["REDIS_URL"]:
             try:
@@ -195,7 +193,7 @@ def _health(app: Flask) -> None:
 
                 Redis.from_url(app.config["FUSION"]["REDIS_URL"]).ping()
                 checks["redis"] = "ok"
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 checks["redis"] = f"error: {type(exc).__name__}"
         ready = all(v == "ok" for v in checks.values())
         return jsonify(status="ready" if ready else "not_ready", checks=checks), (

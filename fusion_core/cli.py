@@ -71,7 +71,7 @@ def demo_load() -> None:
     fusion = current_app.extensions["fusion"]
     created = load_demo(get_db().session, fusion.plugins, list(fusion.registry.platforms))
     click.echo("demo data loaded" if created else "demo data already loaded (kept)")
-    click.echo("demo logins (password for all: %s):" % DEMO_PASSWORD)
+    click.echo(f"demo logins (password for all: {DEMO_PASSWORD}):")
     for level, email in DEMO_LOGINS:
         click.echo(f"  {level:<12} {email}")
 
@@ -141,7 +141,8 @@ def plugins_list() -> None:
         dist = ep.dist.name if ep.dist else "?"
         version = ep.dist.version if ep.dist else "?"
         owned = sorted(
-            f"{kind[:-1]}:{key}" for (kind, key), owner in fusion.registry.owners.items()
+            f"{kind[:-1]}:{key}"
+            for (kind, key), owner in fusion.registry.owners.items()
             if owner == ep.name
         )
         click.echo(f"{ep.name:<14} {dist} {version:<8} {state}  {' '.join(owned)}")

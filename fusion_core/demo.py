@@ -54,7 +54,11 @@ def load_demo(session: Session, pm, platforms: list[str]) -> bool:
         chosen = platforms if index == 0 else platforms[index % len(platforms) :][:1]
         for platform in chosen:
             hierarchy.create_subscription(
-                session, tenant, platform, f"{tenant.name} {platform}", f"SUB-{index}-{platform}",
+                session,
+                tenant,
+                platform,
+                f"{tenant.name} {platform}",
+                f"SUB-{index}-{platform}",
                 commit=False,
             )
     orgs = {"group": group, "distributor": distributor, "reseller": reseller, "tenant": tenants[0]}

@@ -1,7 +1,7 @@
 """Domain errors. Services raise these; the API renders them as one JSON shape.
 
-    {"code": "validation_error", "message": "...", "errors": {"field": ["reason"]},
-     "request_id": "..."}
+{"code": "validation_error", "message": "...", "errors": {"field": ["reason"]},
+ "request_id": "..."}
 """
 
 from __future__ import annotations

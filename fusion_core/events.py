@@ -68,7 +68,7 @@ def _after_commit(session: Session) -> None:
     for ev in pending:
         try:
             pm.hook.event_committed(event=ev)
-        except Exception:  # noqa: BLE001 - a listener's bug must not fail a committed request
+        except Exception:
             log.exception("event_committed listener failed for %s", ev.type)
 
 

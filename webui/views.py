@@ -103,4 +103,6 @@ def vendor(filename: str):
     """Serve installed npm packages (swagger-ui-dist for /api/docs, the portal's assets)."""
     if not NODE_MODULES.is_dir():
         abort(404)
-    return send_from_directory(NODE_MODULES, filename, max_age=current_app.get_send_file_max_age(filename))
+    return send_from_directory(
+        NODE_MODULES, filename, max_age=current_app.get_send_file_max_age(filename)
+    )

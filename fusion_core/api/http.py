@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 from typing import Any
@@ -37,9 +38,9 @@ def _begin() -> None:
     incoming = request.headers.get("X-Request-ID", "")
     g.request_id = incoming if REQUEST_ID_RE.match(incoming) else new_request_id()
     g.actor_token = set_actor(Actor(label="anonymous", via="api", request_id=g.request_id))
-    if request.path.startswith(API_PREFIX + "/") and request.path != API_PREFIX + "/openapi.json":
-        if not _is_public(request.endpoint):
-            authenticate_bearer()
+    in_api = request.path.startswith(API_PREFIX + "/")
+    if in_api and request.path != API_PREFIX + "/openapi.json" and not _is_public(request.endpoint):
+        authenticate_bearer()
 
 
 def authenticate_bearer() -> None:
@@ -69,10 +70,9 @@ def _end(response):
 def _teardown(_exc: BaseException | None) -> None:
     token = g.pop("actor_token", None)
     if token is not None:
-        try:
+        # A token set in another context (streamed responses) has nothing to undo here.
+        with contextlib.suppress(ValueError):
             reset_actor(token)
-        except ValueError:  # set in another context (streamed responses); nothing to undo
-            pass
 
 
 class RequestIdFilter(logging.Filter):

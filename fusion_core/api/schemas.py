@@ -10,11 +10,11 @@ def not_blank(value: str) -> None:
         raise ValidationError("Must not be blank.")
 
 
-def Name(**kwargs):  # noqa: N802 - a field factory reads like a field class
+def Name(**kwargs):
     return fields.String(validate=[validate.Length(min=1, max=200), not_blank], **kwargs)
 
 
-def BillingId(**kwargs):  # noqa: N802
+def BillingId(**kwargs):
     return fields.String(validate=validate.Length(max=100), allow_none=True, **kwargs)
 
 

@@ -11,8 +11,8 @@ from fusion_core.api.errors import ErrorSchema
 from fusion_core.api.lists import ListArgs, page_schema, paginate
 from fusion_core.api.schemas import StrictSchema
 from fusion_core.audit.models import AuditEntry
-from fusion_core.errors import NotFound
 from fusion_core.db import session
+from fusion_core.errors import NotFound
 from fusion_core.hierarchy.models import Organization
 from fusion_core.scope import in_scope, load, scoped, subtree
 
@@ -65,8 +65,12 @@ class AuditCollection(MethodView):
         if "until" in args:
             stmt = stmt.where(AuditEntry.at < args["until"])
         return paginate(
-            stmt, args, sortable=SORT, default_sort="-id",
-            search=[AuditEntry.actor, AuditEntry.entity_type], tiebreak=AuditEntry.id,
+            stmt,
+            args,
+            sortable=SORT,
+            default_sort="-id",
+            search=[AuditEntry.actor, AuditEntry.entity_type],
+            tiebreak=AuditEntry.id,
         )
 
 

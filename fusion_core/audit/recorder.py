@@ -106,7 +106,9 @@ def audited(obj: Any) -> bool:
 
 
 def _after_flush(session: Session, _context: Any) -> None:
-    rows = [_entry(obj, "create", _snapshot(obj, after=True)) for obj in session.new if audited(obj)]
+    rows = [
+        _entry(obj, "create", _snapshot(obj, after=True)) for obj in session.new if audited(obj)
+    ]
     for obj in session.dirty:
         if audited(obj) and (changes := _diff(obj)):
             rows.append(_entry(obj, "update", changes))

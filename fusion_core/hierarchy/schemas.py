@@ -14,7 +14,9 @@ class OrganizationSchema(StrictSchema):
     parent_id = fields.UUID(required=True)
     external_billing_id = BillingId()
     status = fields.String(validate=validate.OneOf(STATUSES))
-    path = fields.Method("ancestors", dump_only=True, metadata={"description": "ancestor ids, root first"})
+    path = fields.Method(
+        "ancestors", dump_only=True, metadata={"description": "ancestor ids, root first"}
+    )
     version = fields.Integer(dump_only=True)
     created_at = fields.DateTime(dump_only=True)
     updated_at = fields.DateTime(dump_only=True)

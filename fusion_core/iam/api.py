@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from flask import request
+from flask import g, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from sqlalchemy import select
 
 from fusion_core.api.errors import ErrorSchema
-from fusion_core.api.http import check_if_match, public, with_etag
+from fusion_core.api.http import act_as, check_if_match, public, with_etag
 from fusion_core.api.lists import page_schema, paginate
 from fusion_core.context import current_actor
 from fusion_core.db import session, utcnow
+from fusion_core.errors import NotFound, ValidationFailed
 from fusion_core.hierarchy.models import Organization
 from fusion_core.iam import services
 from fusion_core.iam.models import Admin, ApiToken
@@ -26,7 +27,6 @@ from fusion_core.iam.schemas import (
     TokenRequestSchema,
     TokenSchema,
 )
-from fusion_core.errors import ValidationFailed, NotFound
 from fusion_core.scope import load, scoped
 
 auth = Blueprint("auth", __name__, url_prefix="/auth", description="Tokens and identity.")
@@ -42,12 +42,12 @@ class Tokens(MethodView):
     def post(self, data):
         """Exchange email and password for an API token (shown once). Needs no token."""
         admin = services.authenticate(session, data["email"], data["password"], request.remote_addr)
+        act_as(services.actor_for(admin, "api", g.request_id))  # the token is the admin's doing
         days = data.get("expires_in_days")
         expires = utcnow() + timedelta(days=days) if days else None
         token, secret = services.issue_token(session, admin, data["name"], expires)
-        result = NewTokenSchema().dump(token)
-        result["token"] = secret
-        return result, 201
+        token.token = secret  # transient: dumped once in this response, never stored
+        return token, 201
 
     @auth.response(200, TokenSchema(many=True))
     def get(self):
@@ -98,8 +98,12 @@ class AdminCollection(MethodView):
         if "role" in args:
             stmt = stmt.where(Admin.role == args["role"])
         return paginate(
-            stmt, args, sortable=ADMIN_SORT, default_sort="email",
-            search=[Admin.email, Admin.name], tiebreak=Admin.id,
+            stmt,
+            args,
+            sortable=ADMIN_SORT,
+            default_sort="email",
+            search=[Admin.email, Admin.name],
+            tiebreak=Admin.id,
         )
 
     @admins.arguments(AdminSchema)

@@ -20,7 +20,9 @@ class TokenSchema(StrictSchema):
     id = fields.UUID(dump_only=True)
     admin_id = fields.UUID(dump_only=True)
     name = fields.String(dump_only=True)
-    prefix = fields.String(dump_only=True, metadata={"description": "first characters, to recognise it"})
+    prefix = fields.String(
+        dump_only=True, metadata={"description": "first characters, to recognise it"}
+    )
     created_at = fields.DateTime(dump_only=True)
     expires_at = fields.DateTime(dump_only=True)
     revoked_at = fields.DateTime(dump_only=True)
@@ -39,7 +41,8 @@ class AdminSchema(StrictSchema):
     role = fields.String(load_default="admin", validate=validate.OneOf(ROLES))
     active = fields.Boolean(dump_only=True)
     password = fields.String(
-        load_only=True, validate=validate.Length(max=1000),
+        load_only=True,
+        validate=validate.Length(max=1000),
         metadata={"description": "at least 10 characters; omit to invite without a password"},
     )
     last_login_at = fields.DateTime(dump_only=True)

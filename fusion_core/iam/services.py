@@ -169,7 +169,9 @@ def authenticate(session: Session, email: str, password: str, client: str | None
         )
     admin = session.scalar(select(Admin).where(Admin.email == email))
     try:
-        _hasher.verify(admin.password_hash if admin and admin.password_hash else _DUMMY_HASH, password)
+        _hasher.verify(
+            admin.password_hash if admin and admin.password_hash else _DUMMY_HASH, password
+        )
         ok = admin is not None and admin.password_hash is not None and admin.active
     except argon2.exceptions.VerificationError:
         ok = False

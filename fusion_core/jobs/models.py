@@ -43,8 +43,12 @@ def sync_status(session: Session, entity: Any, target: str = "") -> SyncStatus:
     )
     if status is None:
         status = SyncStatus(
-            entity_type=key[0], entity_id=key[1], target=target, org_path=entity.org_path,
-            state="pending", pending_since=utcnow(),
+            entity_type=key[0],
+            entity_id=key[1],
+            target=target,
+            org_path=entity.org_path,
+            state="pending",
+            pending_since=utcnow(),
         )
         session.add(status)
     return status

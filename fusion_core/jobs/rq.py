@@ -42,7 +42,9 @@ class RQRunner:
         attempts = max_attempts(self.app, name)
         retry = None
         if attempts > 1:
-            retry = rq.Retry(max=attempts - 1, interval=[int(backoff(n)) for n in range(1, attempts)])
+            retry = rq.Retry(
+                max=attempts - 1, interval=[int(backoff(n)) for n in range(1, attempts)]
+            )
         self.queue.enqueue(
             perform, args=(name, kwargs, request_id), retry=retry, description=f"fusion:{name}"
         )
@@ -87,7 +89,9 @@ def enqueue_due_schedules(app: Flask, redis: Redis, runner: RQRunner) -> None:
     """Enqueue each schedule at most once per interval across every worker (a Redis SET NX)."""
     prefix = app.config["FUSION"]["RQ_QUEUE_PREFIX"]
     for schedule in app.extensions["fusion"].registry.schedules.values():
-        if redis.set(f"{prefix}:schedule:{schedule.name}", int(time.time()), nx=True, ex=schedule.every):
+        if redis.set(
+            f"{prefix}:schedule:{schedule.name}", int(time.time()), nx=True, ex=schedule.every
+        ):
             runner.dispatch(schedule.job, dict(schedule.kwargs), None)
 
 
@@ -102,7 +106,7 @@ def run_worker(app: Flask, *, burst: bool = False, with_scheduler: bool = True) 
             while not stop.wait(1.0):
                 try:
                     enqueue_due_schedules(app, runner.redis, runner)
-                except Exception:  # noqa: BLE001 - keep scheduling through Redis hiccups
+                except Exception:
                     log.exception("schedule tick failed")
 
         threading.Thread(target=tick, name="fusion-scheduler", daemon=True).start()

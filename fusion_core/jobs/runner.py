@@ -21,7 +21,10 @@ log = logging.getLogger("fusion.jobs")
 def execute(app: Flask, name: str, kwargs: dict[str, Any], request_id: str | None) -> None:
     """Run one attempt of job `name` in its own app context and transaction; raise on failure."""
     job = app.extensions["fusion"].registry.jobs[name]
-    with app.app_context(), acting_as(Actor(label=f"job:{name}", via="job", request_id=request_id, unrestricted=True)):
+    with (
+        app.app_context(),
+        acting_as(Actor(label=f"job:{name}", via="job", request_id=request_id, unrestricted=True)),
+    ):
         session = get_db().session
         try:
             job.func(**kwargs)
@@ -36,7 +39,10 @@ def give_up(app: Flask, name: str, kwargs: dict[str, Any], request_id: str | Non
     log.error("job %s%s failed for good: %s", name, kwargs, error)
     if job.on_failure is None:
         return
-    with app.app_context(), acting_as(Actor(label=f"job:{name}", via="job", request_id=request_id, unrestricted=True)):
+    with (
+        app.app_context(),
+        acting_as(Actor(label=f"job:{name}", via="job", request_id=request_id, unrestricted=True)),
+    ):
         session = get_db().session
         try:
             job.on_failure(error=error, **kwargs)
@@ -63,7 +69,7 @@ class EagerRunner:
             try:
                 execute(self.app, name, kwargs, request_id)
                 return
-            except Exception as exc:  # noqa: BLE001 - a job's failure is data here
+            except Exception as exc:
                 log.warning("job %s attempt %d/%d failed: %s", name, attempt, attempts, exc)
                 error = f"{type(exc).__name__}: {exc}"
         give_up(self.app, name, kwargs, request_id, error)
@@ -83,10 +89,13 @@ class ThreadRunner:
         self._busy = 0
         self._thread: threading.Thread | None = None
 
-    def dispatch(self, name: str, kwargs: dict[str, Any], request_id: str | None, *, attempt=1, delay=0.0):
+    def dispatch(
+        self, name: str, kwargs: dict[str, Any], request_id: str | None, *, attempt=1, delay=0.0
+    ):
         with self._cv:
             heapq.heappush(
-                self._heap, (time.monotonic() + delay, next(self._seq), name, kwargs, attempt, request_id)
+                self._heap,
+                (time.monotonic() + delay, next(self._seq), name, kwargs, attempt, request_id),
             )
             if self._thread is None:
                 self._thread = threading.Thread(target=self._loop, name="fusion-jobs", daemon=True)
@@ -103,11 +112,13 @@ class ThreadRunner:
                 self._busy += 1
             try:
                 execute(self.app, name, kwargs, request_id)
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 error = f"{type(exc).__name__}: {exc}"
                 if attempt < max_attempts(self.app, name):
                     log.warning("job %s attempt %d failed, retrying: %s", name, attempt, error)
-                    self.dispatch(name, kwargs, request_id, attempt=attempt + 1, delay=backoff(attempt))
+                    self.dispatch(
+                        name, kwargs, request_id, attempt=attempt + 1, delay=backoff(attempt)
+                    )
                 else:
                     give_up(self.app, name, kwargs, request_id, error)
             finally:

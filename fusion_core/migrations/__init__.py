@@ -18,7 +18,9 @@ HERE = Path(__file__).parent
 def alembic_config(app: Flask) -> Config:
     cfg = Config()
     cfg.set_main_option("script_location", str(HERE))
-    locations = [path for _plugin, path in call_each(app.extensions["fusion.plugins"], "register_migrations")]
+    locations = [
+        path for _plugin, path in call_each(app.extensions["fusion.plugins"], "register_migrations")
+    ]
     cfg.set_main_option("path_separator", "os")
     cfg.set_main_option("version_path_separator", "os")
     cfg.set_main_option("version_locations", os.pathsep.join(locations))
