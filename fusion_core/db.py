@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flask import Flask, current_app
+from flask.globals import app_ctx
 from sqlalchemy import JSON, DateTime, MetaData, String, TypeDecorator, Uuid, create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import (
@@ -110,6 +111,10 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.close()
 
 
+def _app_context_id() -> int:
+    return id(app_ctx._get_current_object())
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
     if url.startswith("sqlite"):
         kwargs.setdefault("connect_args", {"check_same_thread": False})
@@ -127,7 +132,9 @@ class Database:
     def __init__(self, app: Flask, engine: Engine | None = None) -> None:
         self.engine = engine or make_engine(app.config["FUSION"]["DATABASE_URL"])
         self.factory = sessionmaker(bind=self.engine, expire_on_commit=False)
-        self.session = scoped_session(self.factory)
+        # One session per app context (not per thread): a job run eagerly after a request's
+        # commit pushes its own app context and so gets its own session and transaction.
+        self.session = scoped_session(self.factory, scopefunc=_app_context_id)
         app.extensions["fusion.db"] = self
         app.teardown_appcontext(self._remove)
 
