@@ -125,9 +125,7 @@ def reset_database(application) -> None:
 def _fusion_clean_database(request):
     yield
     if "app" in request.fixturenames:
-        application = request.getfixturevalue("app")
-        application.extensions["fusion.db"].session.remove()
-        reset_database(application)
+        reset_database(request.getfixturevalue("app"))
 
 
 @pytest.fixture
