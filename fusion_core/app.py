@@ -104,6 +104,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     api = FusionApi(app)
     api.register_converter(IdConverter, lambda _c: {"type": "string", "format": "uuid"})
     app.extensions["fusion"] = Fusion(plugins=pm, registry=registry, api=api)
+    # Request id and API authentication run before any plugin's before_request hook.
+    api_errors.register(app)
+    http.install(app)
 
     owners: dict[str, str] = {}
     for plugin, blp in call_each(pm, "register_api_blueprints"):
@@ -121,8 +124,6 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.extensions["fusion.jobs"] = make_runner(app)
     registry.freeze()
 
-    api_errors.register(app)
-    http.install(app)
     _health(app)
     return app
 
