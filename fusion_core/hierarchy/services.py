@@ -70,7 +70,10 @@ def create_organization(
     external_billing_id: str | None = None,
     status: str = "active",
     actor: Actor | None = None,
+    commit: bool = True,
 ) -> Organization:
+    """Create an organisation under `parent_id`. With `commit=False` the caller commits (bulk
+    loads commit every few thousand rows); audit entries and events are written either way."""
     actor = actor or current_actor()
     require_write(actor)
     if kind == "group":
@@ -86,7 +89,8 @@ def create_organization(
     org.org_path = path_for(org.id, parent)
     session.add(org)
     emit(session, "organization.created", org.org_path, id=org.id, kind=kind)
-    session.commit()
+    if commit:
+        session.commit()
     return org
 
 
