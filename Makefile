@@ -12,15 +12,22 @@ PORT   ?= 5000
 install: $(STAMP) assets
 
 $(STAMP): pyproject.toml $(addsuffix /pyproject.toml,$(PLUGINS))
-	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Fusion needs Python 3.11+"'
-	$(PYTHON) -m venv $(VENV)
+	@command -v $(PYTHON) >/dev/null 2>&1 || { \
+		echo "Fusion needs Python 3.11 or newer: '$(PYTHON)' was not found (make run PYTHON=python3.12)"; \
+		exit 1; }
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { \
+		echo "Fusion needs Python 3.11 or newer; $(PYTHON) is $$($(PYTHON) -V 2>&1)."; \
+		echo "Point make at a newer one, e.g.: make run PYTHON=python3.12"; \
+		exit 1; }
+	@$(PYTHON) -m venv $(VENV) || { \
+		echo "Could not create $(VENV): on Debian/Ubuntu install python3-venv first"; exit 1; }
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]' $(addprefix -e ,$(PLUGINS))
 	@touch $(STAMP)
 
 # Front-end packages come from the npm registry at install time (nothing vendored).
 assets: node_modules/.installed
-node_modules/.installed: package.json
+node_modules/.installed: package.json $(wildcard package-lock.json)
 	@if command -v npm >/dev/null 2>&1; then \
 		npm install --no-audit --no-fund --loglevel=error && touch $@; \
 	else \
