@@ -1,0 +1,1 @@
+"""Fusion benchmarks: `python -m bench` (or `make bench`) — see bench/README.md."""

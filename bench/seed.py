@@ -1,0 +1,201 @@
+"""Seed the benchmark hierarchy through the service layer, as the API would.
+
+Every organisation is made by `fusion_core.hierarchy.services.create_organization`, so the
+parent rules, the scope check, the outbox event and the audit entry (the session's flush
+listener) all run for each row. The only difference from one API call per row is that the
+transaction is committed every `batch` rows (`commit=False`) instead of after each one.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import event, func, select
+from sqlalchemy.orm import Session
+
+from fusion_core.audit import recorder
+from fusion_core.audit.models import AuditEntry
+from fusion_core.context import Actor, acting_as
+from fusion_core.db import get_db
+from fusion_core.events import OutboxEvent
+from fusion_core.hierarchy import services as hierarchy
+from fusion_core.hierarchy.models import Organization
+from fusion_core.iam import services as iam
+from fusion_core.iam.models import Admin
+
+GROUP_NAME = "Bench Group"
+GROUP_ADMIN = "group-admin@bench.example"
+RESELLER_ADMIN = "reseller-admin@bench.example"
+PASSWORD = "bench-password-not-secret"
+SEEDER = Actor(label="cli:bench", via="cli", unrestricted=True)
+
+
+@dataclass
+class Shape:
+    distributors: int = 50
+    resellers: int = 1_000
+    tenants: int = 100_000
+    batch: int = 2_000
+
+
+@dataclass
+class Fixture:
+    """What the load phase needs from the seeded database."""
+
+    group_admin_token: str
+    reseller_id: str
+    reseller_admin_token: str
+    reseller_tenants: int
+    tenant_ids: list[str] = field(repr=False)
+
+
+class ListenerClock:
+    """Time spent in the audit flush listener (it keeps doing its job; we only time it)."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self.calls = 0
+
+    def wrap(self, listener: Callable[..., Any]) -> Callable[..., Any]:
+        def timed(session: Session, context: Any) -> None:
+            start = time.perf_counter()
+            listener(session, context)
+            self.seconds += time.perf_counter() - start
+            self.calls += 1
+
+        return timed
+
+    def __enter__(self) -> ListenerClock:
+        self._timed = self.wrap(recorder._after_flush)
+        event.remove(Session, "after_flush", recorder._after_flush)
+        event.listen(Session, "after_flush", self._timed)
+        return self
+
+    def __exit__(self, *_exc: Any) -> None:
+        event.remove(Session, "after_flush", self._timed)
+        event.listen(Session, "after_flush", recorder._after_flush)
+
+
+def seed(shape: Shape, log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Create group, distributors, resellers and tenants; return timings and row counts.
+
+    Runs inside an app context of the benchmark database (already migrated)."""
+    session = get_db().session
+    with acting_as(SEEDER):
+        group = hierarchy.create_group(session, GROUP_NAME)
+        admin = iam.create_admin(
+            session, group, GROUP_ADMIN, "Bench group admin", "admin", PASSWORD
+        )
+    group_actor = iam.actor_for(admin, "cli")
+
+    timings: dict[str, float] = {}
+    with ListenerClock() as clock, acting_as(group_actor):
+        start = time.perf_counter()
+        distributors = _create_many(
+            session, "distributor", [group.id], shape.distributors, shape.batch
+        )
+        resellers = _create_many(
+            session, "reseller", [d.id for d in distributors], shape.resellers, shape.batch
+        )
+        timings["intermediate_seconds"] = time.perf_counter() - start
+        log(
+            f"  {len(distributors) + len(resellers)} distributors and resellers in "
+            f"{timings['intermediate_seconds']:.1f} s"
+        )
+        # The parents stay referenced, so the service's scoped load of each tenant's parent
+        # is answered by the session's identity map (as it would be for the API's one row).
+        reseller_ids = [r.id for r in resellers]
+        start = time.perf_counter()
+        _create_many(
+            session, "tenant", reseller_ids, shape.tenants, shape.batch, progress=log, ids=False
+        )
+        timings["tenant_seconds"] = time.perf_counter() - start
+    timings["total_seconds"] = timings["intermediate_seconds"] + timings["tenant_seconds"]
+    orgs = shape.distributors + shape.resellers + shape.tenants
+    counts = {
+        "organizations": session.scalar(select(func.count()).select_from(Organization)),
+        "audit_entries": session.scalar(select(func.count()).select_from(AuditEntry)),
+        "events": session.scalar(select(func.count()).select_from(OutboxEvent)),
+    }
+    session.rollback()
+    return {
+        "through": "fusion_core.hierarchy.services.create_organization(commit=False)",
+        "commit_every": shape.batch,
+        "shape": vars(shape),
+        **{k: round(v, 2) for k, v in timings.items()},
+        "tenants_per_second": round(shape.tenants / timings["tenant_seconds"], 1),
+        "organizations_per_second": round(orgs / timings["total_seconds"], 1),
+        "audit_listener_seconds": round(clock.seconds, 2),
+        "audit_listener_share": round(clock.seconds / timings["total_seconds"], 3),
+        "rows": counts,
+        "complete": counts["audit_entries"] >= orgs and counts["events"] >= orgs,
+        "target_seconds": 60,
+        "pass": shape.tenants < 100_000 or timings["tenant_seconds"] < 60,
+    }
+
+
+def _create_many(
+    session: Session,
+    kind: str,
+    parent_ids: list,
+    count: int,
+    batch: int,
+    progress: Callable[[str], None] | None = None,
+    ids: bool = True,
+) -> list[Organization]:
+    made: list[Organization] = []
+    for n in range(count):
+        parent = parent_ids[n % len(parent_ids)]
+        org = hierarchy.create_organization(
+            session,
+            kind,
+            parent,
+            f"{kind.title()} {n:06d}",
+            external_billing_id=f"BENCH-{kind[0].upper()}-{n:06d}",
+            commit=False,
+        )
+        if ids:
+            made.append(org)
+        if (n + 1) % batch == 0:
+            session.commit()
+            if progress and (n + 1) % (batch * 10) == 0:
+                progress(f"  {n + 1} {kind}s")
+    session.commit()
+    return made
+
+
+def fixture(sample: int = 2_000, seed_value: int | None = None) -> Fixture:
+    """Tokens for the group admin and one reseller's admin, and a random sample of tenant ids."""
+    session = get_db().session
+    group_admin = session.scalar(select(Admin).where(Admin.email == GROUP_ADMIN))
+    if group_admin is None:
+        raise SystemExit("the database holds no bench hierarchy (seed it first)")
+    rng = random.Random(seed_value)
+    reseller = session.scalar(
+        select(Organization).where(Organization.kind == "reseller").order_by(Organization.name)
+    )
+    with acting_as(SEEDER):
+        reseller_admin = session.scalar(select(Admin).where(Admin.email == RESELLER_ADMIN))
+        if reseller_admin is None:
+            reseller_admin = iam.create_admin(
+                session, reseller, RESELLER_ADMIN, "Bench reseller admin", "admin", PASSWORD
+            )
+        _t, group_secret = iam.issue_token(session, group_admin, "bench")
+        _t, reseller_secret = iam.issue_token(session, reseller_admin, "bench")
+    tenant_ids = session.scalars(select(Organization.id).where(Organization.kind == "tenant")).all()
+    reseller_tenants = session.scalar(
+        select(func.count())
+        .select_from(Organization)
+        .where(Organization.parent_id == reseller.id, Organization.kind == "tenant")
+    )
+    return Fixture(
+        group_admin_token=group_secret,
+        reseller_id=str(reseller.id),
+        reseller_admin_token=reseller_secret,
+        reseller_tenants=reseller_tenants,
+        tenant_ids=[str(i) for i in rng.sample(tenant_ids, min(sample, len(tenant_ids)))],
+    )
