@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -108,23 +109,23 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     api_errors.register(app)
     http.install(app)
 
-    owners: dict[str, str] = {}
+    # API and portal blueprints share Flask's one namespace: a name claimed twice is a clash.
     for plugin, blp in call_each(pm, "register_api_blueprints"):
-        _check_blueprint_name(app, blp.name, plugin, owners)
-        owners[blp.name] = plugin
+        registry.add("blueprints", blp.name, blp, plugin)
         api.register_blueprint(blp, url_prefix=http.API_PREFIX + (blp.url_prefix or ""))
     for plugin, blp in call_each(pm, "register_blueprints"):
-        _check_blueprint_name(app, blp.name, plugin, owners)
-        owners[blp.name] = plugin
+        registry.add("blueprints", blp.name, blp, plugin)
         app.register_blueprint(blp)
-    _check_routes(app, owners)
-    for _plugin, command in call_each(pm, "register_cli_commands"):
+    _health(app)  # before the route check, so a plugin cannot shadow /healthz either
+    _check_routes(
+        app, {name: registry.owners[("blueprints", name)] for name in registry.blueprints}
+    )
+    for plugin, command in call_each(pm, "register_cli_commands"):
+        registry.add("commands", command.name, command, plugin)
         app.cli.add_command(command)
 
     app.extensions["fusion.jobs"] = make_runner(app)
     registry.freeze()
-
-    _health(app)
     return app
 
 
@@ -134,6 +135,8 @@ def _collect(pm: pluggy.PluginManager) -> Registry:
         registry.add("platforms", platform.key, platform, plugin)
     for plugin, event_type in call_each(pm, "register_event_types"):
         registry.add("event_types", event_type.name, event_type, plugin)
+    for plugin, sku_kind in call_each(pm, "register_sku_kinds"):
+        registry.add("sku_kinds", sku_kind.key, sku_kind, plugin)
     for plugin, job in call_each(pm, "register_jobs"):
         registry.add("jobs", job.name, job, plugin)
     for plugin, schedule in call_each(pm, "register_schedules"):
@@ -145,22 +148,15 @@ def _collect(pm: pluggy.PluginManager) -> Registry:
     return registry
 
 
-def _check_blueprint_name(app: Flask, name: str, plugin: str, owners: dict[str, str]) -> None:
-    if name in app.blueprints:
-        raise PluginConflict(
-            f"blueprint {name!r} is registered by both plugin {owners.get(name)!r} "
-            f"and plugin {plugin!r}"
-        )
-
-
 def _check_routes(app: Flask, owners: dict[str, str]) -> None:
     """Two plugins claiming one route (same path and method) stop start-up."""
     seen: dict[tuple[str, str], str] = {}
     clashes = defaultdict(set)
     for rule in app.url_map.iter_rules():
         blueprint = rule.endpoint.rsplit(".", 1)[0] if "." in rule.endpoint else ""
+        path = re.sub(r"<[^>]*>", "<>", rule.rule)  # /x/<a> and /x/<int:b> match the same URLs
         for method in rule.methods - {"HEAD", "OPTIONS"}:
-            key = (rule.rule, method)
+            key = (path, method)
             if key in seen and seen[key] != blueprint:
                 clashes[key] |= {seen[key], blueprint}
             seen.setdefault(key, blueprint)

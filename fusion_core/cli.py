@@ -131,21 +131,14 @@ def plugins() -> None:
 @plugins.command("list")
 @with_appcontext
 def plugins_list() -> None:
-    """Plugins loaded in this app and what each registers."""
-    from fusion_core.plugins import discover, plugin_names
+    """Installed plugins: distribution, version, loaded or not, and what each registers."""
+    from fusion_core.plugins import describe
 
-    fusion = current_app.extensions["fusion"]
-    loaded = plugin_names(fusion.plugins)
-    for ep in discover():
-        state = "loaded" if ep.name in loaded else "not allowed by FUSION_PLUGINS"
-        dist = ep.dist.name if ep.dist else "?"
-        version = ep.dist.version if ep.dist else "?"
-        owned = sorted(
-            f"{kind[:-1]}:{key}"
-            for (kind, key), owner in fusion.registry.owners.items()
-            if owner == ep.name
-        )
-        click.echo(f"{ep.name:<14} {dist} {version:<8} {state}  {' '.join(owned)}")
+    for row in describe(current_app):
+        state = "loaded" if row.loaded else "not loaded (FUSION_PLUGINS)"
+        click.echo(f"{row.name}  {row.distribution} {row.version}  {state}")
+        for kind, keys in row.registers.items():
+            click.echo(f"    {kind}: {', '.join(keys)}")
 
 
 @main.command("worker")

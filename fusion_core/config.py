@@ -28,6 +28,7 @@ SETTINGS: dict[str, tuple[Any, Any, str]] = {
     "LOGIN_LOCK_SECONDS": (900, int, "how long a throttled login stays refused"),
     "TOKEN_TOUCH_SECONDS": (60, int, "how often a token's last-use time is written"),
     "JOB_MAX_ATTEMPTS": (5, int, "attempts of a failing job before it is marked failed"),
+    "JOB_BACKOFF_SECONDS": (5.0, float, "wait before a job's first retry; doubles each attempt"),
     "JOBS_MODE": (None, str, "rq, thread or eager; default rq with REDIS_URL, thread otherwise"),
     "RQ_QUEUE_PREFIX": ("fusion", str, "prefix of rq queue names (several sites on one Redis)"),
     "LOG_LEVEL": ("INFO", str, "Python logging level"),

@@ -9,11 +9,17 @@ from __future__ import annotations
 import importlib.metadata
 import logging
 from collections.abc import Iterator
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import pluggy
+from flask import Flask, current_app
 
 from fusion_core import hookspecs
+
+if TYPE_CHECKING:
+    from fusion_core.context import Actor
+    from fusion_core.registry import MenuItem
 
 ENTRY_POINT_GROUP = "fusion.plugins"
 BUILTIN_PLUGINS = ("fusion_core.builtin",)
@@ -71,3 +77,56 @@ def call_each(pm: pluggy.PluginManager, hook_name: str, **kwargs: Any) -> Iterat
 
 def plugin_names(pm: pluggy.PluginManager) -> list[str]:
     return [name for name, _ in pm.list_name_plugin() if name not in BUILTIN_PLUGINS]
+
+
+def menu(actor: Actor, app: Flask | None = None) -> list[MenuItem]:
+    """The portal navigation for `actor`: every plugin's `menu_items`, by section and order."""
+    app = app or current_app
+    items = [
+        item
+        for _plugin, item in call_each(app.extensions["fusion.plugins"], "menu_items", actor=actor)
+    ]
+    return sorted(items, key=lambda i: (i.section, i.order, i.label))
+
+
+@dataclass(frozen=True)
+class PluginInfo:
+    """One row of `fusion plugins list`."""
+
+    name: str
+    distribution: str
+    version: str
+    loaded: bool
+    registers: dict[str, list[str]]
+
+
+def describe(app: Flask) -> list[PluginInfo]:
+    """Installed plugins (loaded or not) and directly registered ones, with what each adds."""
+    fusion = app.extensions["fusion"]
+    loaded = plugin_names(fusion.plugins)
+    rows = []
+    for ep in discover():
+        dist = ep.dist
+        rows.append(
+            PluginInfo(
+                ep.name,
+                dist.name if dist else "?",
+                dist.version if dist else "?",
+                ep.name in loaded,
+                _registers(fusion, ep.name) if ep.name in loaded else {},
+            )
+        )
+    installed = {row.name for row in rows}
+    for name in loaded:
+        if name not in installed:  # registered through PLUGIN_OBJECTS
+            rows.append(
+                PluginInfo(name, "(registered directly)", "-", True, _registers(fusion, name))
+            )
+    return rows
+
+
+def _registers(fusion: Any, name: str) -> dict[str, list[str]]:
+    found = fusion.registry.contributed_by(name)
+    callers = fusion.plugins.get_hookcallers(fusion.plugins.get_plugin(name)) or []
+    found["hooks"] = sorted(caller.name for caller in callers)
+    return found

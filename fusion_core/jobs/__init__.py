@@ -48,7 +48,10 @@ PENDING_KEY = "fusion.jobs"
 
 
 def backoff(attempt: int, base: float = 5.0, cap: float = 600.0) -> float:
-    """Seconds to wait after failed attempt number `attempt` (1-based): 5, 10, 20, … capped."""
+    """Seconds to wait after failed attempt number `attempt` (1-based): 5, 10, 20, … capped.
+
+    `base` is FUSION_JOB_BACKOFF_SECONDS; 0 retries at once (tests).
+    """
     return min(base * 2 ** (attempt - 1), cap)
 
 

@@ -42,8 +42,9 @@ class RQRunner:
         attempts = max_attempts(self.app, name)
         retry = None
         if attempts > 1:
+            base = self.app.config["FUSION"]["JOB_BACKOFF_SECONDS"]
             retry = rq.Retry(
-                max=attempts - 1, interval=[int(backoff(n)) for n in range(1, attempts)]
+                max=attempts - 1, interval=[int(backoff(n, base)) for n in range(1, attempts)]
             )
         self.queue.enqueue(
             perform, args=(name, kwargs, request_id), retry=retry, description=f"fusion:{name}"
@@ -62,11 +63,12 @@ class RQRunner:
 
 def perform(name: str, kwargs: dict[str, Any], request_id: str | None) -> None:
     """What rq runs: one attempt of a Fusion job; the last failing attempt calls on_failure."""
-    app = _worker_app
-    if app is None:
+    global _worker_app
+    if _worker_app is None:  # a plain `rq worker`: build the app once per process, not per job
         from fusion_core.app import create_app
 
-        app = create_app()
+        _worker_app = create_app()
+    app = _worker_app
     try:
         execute(app, name, kwargs, request_id)
     except Exception as exc:

@@ -79,23 +79,53 @@ class EagerRunner:
 
 
 class ThreadRunner:
-    """One daemon thread per process with a timer heap: retries wait their back-off."""
+    """One daemon thread per process with a timer heap: retries wait their back-off.
 
-    def __init__(self, app: Flask) -> None:
+    It also runs the registered schedules (the embedded default has no `fusion worker`): once
+    started, each schedule's job is dispatched at start and then every `every` seconds. One
+    process runs them; with several web processes use rq, whose workers share the schedule.
+    """
+
+    def __init__(self, app: Flask, backoff_base: float | None = None) -> None:
         self.app = app
-        self._heap: list[tuple[float, int, str, dict[str, Any], int, str | None]] = []
+        self.backoff_base = (
+            app.config["FUSION"]["JOB_BACKOFF_SECONDS"] if backoff_base is None else backoff_base
+        )
+        # (due, seq, kind, name, kwargs, attempt, request_id); kind is "job" or "schedule"
+        self._heap: list[tuple[float, int, str, str, dict[str, Any], int, str | None]] = []
         self._seq = itertools.count()
         self._cv = threading.Condition()
         self._busy = 0
         self._thread: threading.Thread | None = None
+        self._schedules_started = False
 
     def dispatch(
         self, name: str, kwargs: dict[str, Any], request_id: str | None, *, attempt=1, delay=0.0
     ):
+        self._push("job", name, kwargs, attempt, request_id, delay)
+
+    def start_schedules(self) -> None:
+        """Begin running the registered schedules (idempotent); the first runs are due now."""
+        with self._cv:
+            if self._schedules_started:
+                return
+            self._schedules_started = True
+        for schedule in self.app.extensions["fusion"].registry.schedules.values():
+            self._push("schedule", schedule.name, {}, 1, None, 0.0)
+
+    def _push(self, kind, name, kwargs, attempt, request_id, delay) -> None:
         with self._cv:
             heapq.heappush(
                 self._heap,
-                (time.monotonic() + delay, next(self._seq), name, kwargs, attempt, request_id),
+                (
+                    time.monotonic() + delay,
+                    next(self._seq),
+                    kind,
+                    name,
+                    kwargs,
+                    attempt,
+                    request_id,
+                ),
             )
             if self._thread is None:
                 self._thread = threading.Thread(target=self._loop, name="fusion-jobs", daemon=True)
@@ -108,23 +138,31 @@ class ThreadRunner:
                 while not self._heap or self._heap[0][0] > time.monotonic():
                     wait = self._heap[0][0] - time.monotonic() if self._heap else None
                     self._cv.wait(wait)
-                _due, _seq, name, kwargs, attempt, request_id = heapq.heappop(self._heap)
+                _due, _seq, kind, name, kwargs, attempt, request_id = heapq.heappop(self._heap)
                 self._busy += 1
             try:
-                execute(self.app, name, kwargs, request_id)
-            except Exception as exc:
-                error = f"{type(exc).__name__}: {exc}"
-                if attempt < max_attempts(self.app, name):
-                    log.warning("job %s attempt %d failed, retrying: %s", name, attempt, error)
-                    self.dispatch(
-                        name, kwargs, request_id, attempt=attempt + 1, delay=backoff(attempt)
-                    )
+                if kind == "schedule":
+                    schedule = self.app.extensions["fusion"].registry.schedules[name]
+                    self.dispatch(schedule.job, dict(schedule.kwargs), None)
+                    self._push("schedule", name, {}, 1, None, float(schedule.every))
                 else:
-                    give_up(self.app, name, kwargs, request_id, error)
+                    self._run(name, kwargs, attempt, request_id)
             finally:
                 with self._cv:
                     self._busy -= 1
                     self._cv.notify_all()
+
+    def _run(self, name: str, kwargs: dict[str, Any], attempt: int, request_id: str | None):
+        try:
+            execute(self.app, name, kwargs, request_id)
+        except Exception as exc:
+            error = f"{type(exc).__name__}: {exc}"
+            if attempt < max_attempts(self.app, name):
+                log.warning("job %s attempt %d failed, retrying: %s", name, attempt, error)
+                delay = backoff(attempt, self.backoff_base)
+                self.dispatch(name, kwargs, request_id, attempt=attempt + 1, delay=delay)
+            else:
+                give_up(self.app, name, kwargs, request_id, error)
 
     def join(self, timeout: float | None = None) -> bool:
         """Wait until no job is due or running (retries waiting their back-off don't count)."""
@@ -147,5 +185,9 @@ def make_runner(app: Flask):
     if mode == "eager":
         return EagerRunner(app)
     if mode == "thread":
-        return ThreadRunner(app)
+        runner = ThreadRunner(app)
+        if app.extensions["fusion"].registry.schedules:
+            # Schedules start with the first request: building an app (tests, CLI) runs nothing.
+            app.before_request(runner.start_schedules)
+        return runner
     raise RuntimeError(f"FUSION_JOBS_MODE must be rq, thread or eager, not {mode!r}")

@@ -1,0 +1,1 @@
+"""The example connector of docs/plugin-hooks.md; Fusion's tests prove every hook with it."""
