@@ -1,8 +1,16 @@
-"""Portal pages. Session login (Flask-Login); the core's services do all the work."""
+"""The portal's shell: login and passwords, branding, navigation, sidebar, search, settings.
+
+Session login (Flask-Login) with CSRF on every form (Flask-WTF); the API under /api/ keeps
+bearer tokens and is exempt. Views validate input with the API's schemas and call the core's
+services, which own the rules, the transactions and the audit.
+"""
 
 from __future__ import annotations
 
+import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from flask import (
     Blueprint,
@@ -16,32 +24,60 @@ from flask import (
     send_from_directory,
     url_for,
 )
+from flask import (
+    session as http_session,
+)
 from flask_login import LoginManager, current_user, login_required, login_user, logout_user
+from flask_wtf.csrf import CSRFError, CSRFProtect
+from marshmallow import Schema, ValidationError
+from sqlalchemy import select
 
 from fusion_core.api.http import act_as
-from fusion_core.db import get_db
-from fusion_core.errors import TooManyRequests, Unauthorized
+from fusion_core.context import acting_as, current_actor
+from fusion_core.db import get_db, session
+from fusion_core.errors import FusionError, NotFound, TooManyRequests, Unauthorized
+from fusion_core.hierarchy import services as hierarchy
+from fusion_core.hierarchy.models import Organization
+from fusion_core.iam import services as iam
 from fusion_core.iam.models import Admin
-from fusion_core.iam.services import actor_for, authenticate
+from fusion_core.scope import in_scope, load, scoped
+from webui import accounts
+from webui.branding import brand_of, current_brand
+from webui.mail import queue_mail
 
-portal = Blueprint("portal", __name__, template_folder="templates")
+portal = Blueprint(
+    "portal",
+    __name__,
+    template_folder="templates",
+    static_folder="static",
+    static_url_path="/portal-static",
+)
 login_manager = LoginManager()
 login_manager.login_view = "portal.login"
+login_manager.login_message = "Sign in to continue."
 login_manager.session_protection = "strong"
+csrf = CSRFProtect()
 
 # Front-end packages are installed from npm by `make run` (see package.json), never vendored.
 NODE_MODULES = Path(__file__).resolve().parent.parent / "node_modules"
+SIDEBAR_PAGE = 50
+IDLE_MINUTES = 30  # sign out after this long without a request (PORTAL_IDLE_MINUTES)
 
 
 @portal.record_once
 def _setup(state) -> None:
-    login_manager.init_app(state.app)
+    app = state.app
+    login_manager.init_app(app)
+    # CSRF is checked for every portal form; the API authenticates with bearer tokens instead.
+    app.config.setdefault("WTF_CSRF_CHECK_DEFAULT", False)
+    app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)  # the session's own expiry bounds it
+    app.config.setdefault("PERMANENT_SESSION_LIFETIME", timedelta(hours=12))
+    app.config.setdefault("PORTAL_IDLE_MINUTES", IDLE_MINUTES)
+    csrf.init_app(app)
 
 
 @login_manager.user_loader
 def _load_admin(admin_id: str) -> Admin | None:
-    import uuid
-
     try:
         admin = get_db().session.get(Admin, uuid.UUID(admin_id))
     except ValueError:
@@ -50,11 +86,131 @@ def _load_admin(admin_id: str) -> Admin | None:
 
 
 @portal.before_app_request
-def _portal_actor() -> None:
+def _portal_request():
     if request.path.startswith("/api/"):
-        return
+        return None
+    if request.method not in ("GET", "HEAD", "OPTIONS"):
+        csrf.protect()
+    if not current_user.is_authenticated:
+        return None
+    now = datetime.now(UTC).timestamp()
+    idle = current_app.config["PORTAL_IDLE_MINUTES"] * 60
+    if now - http_session.get("seen", now) > idle:
+        logout_user()
+        http_session.pop("seen", None)
+        flash("Your session expired; please sign in again.")
+        return redirect(url_for("portal.login", next=request.full_path))
+    http_session["seen"] = now
+    act_as(iam.actor_for(current_user, "portal", g.get("request_id")))
+    return None
+
+
+# --- rendering helpers ----------------------------------------------------------------------
+
+
+def hook():
+    return current_app.extensions["fusion.plugins"].hook
+
+
+def flatten(results) -> list[Any]:
+    return [item for result in results for item in result or []]
+
+
+def sidebar_children(parent_id: uuid.UUID, page: int = 1) -> tuple[list[Any], bool]:
+    """One page of an organisation's children (id, name, kind), in the actor's scope."""
+    rows = session.execute(
+        scoped(
+            select(Organization.id, Organization.name, Organization.kind).where(
+                Organization.parent_id == parent_id
+            ),
+            Organization,
+        )
+        .order_by(Organization.name, Organization.id)
+        .limit(SIDEBAR_PAGE + 1)
+        .offset((page - 1) * SIDEBAR_PAGE)
+    ).all()
+    return rows[:SIDEBAR_PAGE], len(rows) > SIDEBAR_PAGE
+
+
+def breadcrumbs(org: Organization) -> list[tuple[str, str]]:
+    """The path from the actor's own organisation down to `org` (one query)."""
+    ids = org.ancestor_ids
+    rows = {
+        row.id: row
+        for row in session.execute(
+            select(Organization.id, Organization.name, Organization.org_path).where(
+                Organization.id.in_(ids)
+            )
+        )
+    }
+    return [
+        (rows[i].name, url_for("portal.org_page", org_id=i))
+        for i in ids
+        if i in rows and in_scope(rows[i].org_path)
+    ]
+
+
+@portal.app_context_processor
+def _layout() -> dict[str, Any]:
+    if request.blueprint != "portal":
+        return {}
+    context: dict[str, Any] = {"brand": current_brand()}
     if current_user.is_authenticated:
-        act_as(actor_for(current_user, "portal", g.get("request_id")))
+        actor = current_actor()
+        items = sorted(flatten(hook().menu_items(actor=actor)), key=lambda i: (i.order, i.label))
+        context["menu"] = items
+        context["home_org"] = current_user.organization
+    return context
+
+
+def render(template: str, status: int = 200, **context: Any):
+    if current_user.is_authenticated and "sidebar" not in context:
+        root = current_user.organization
+        rows, more = sidebar_children(root.id)
+        context["sidebar"] = {"root": root, "rows": rows, "more": more}
+    return render_template(template, **context), status
+
+
+def field_errors(exc: FusionError | ValidationError) -> dict[str, list[str]]:
+    messages = exc.messages if isinstance(exc, ValidationError) else exc.errors
+    out: dict[str, list[str]] = {}
+    for key, value in (messages or {}).items():
+        out[key] = [str(v) for v in value] if isinstance(value, list) else [str(value)]
+    return out
+
+
+def validated(schema: Schema, data: dict[str, Any]) -> dict[str, Any]:
+    """Load form fields with the API's schema, so the portal and the API accept the same input."""
+    return schema.load({k: v for k, v in data.items() if v is not None})
+
+
+def form_value(name: str) -> str | None:
+    value = request.form.get(name, "").strip()
+    return value or None
+
+
+@portal.errorhandler(FusionError)
+def _fusion_error(exc: FusionError):
+    session.rollback()
+    if exc.status == 404:
+        return render("error.html", 404, title="Not found", message=exc.message)
+    return render("error.html", exc.status, title="Not possible", message=exc.message)
+
+
+@portal.errorhandler(CSRFError)
+def _csrf_error(exc: CSRFError):
+    return render(
+        "error.html", 400, title="The form expired", message="Reload the page and try again."
+    )
+
+
+# --- sign-in, sign-out, passwords -----------------------------------------------------------
+
+
+def _safe_next(target: str | None) -> str:
+    if target and target.startswith("/") and not target.startswith("//"):
+        return target
+    return url_for("portal.home")
 
 
 @portal.get("/")
@@ -66,36 +222,187 @@ def index():
 
 @portal.route("/login", methods=["GET", "POST"])
 def login():
-    error = None
-    status = 200
+    if current_user.is_authenticated and request.method == "GET":
+        return redirect(url_for("portal.home"))
+    error, status = None, 200
     if request.method == "POST":
         try:
-            admin = authenticate(
-                get_db().session,
+            admin = iam.authenticate(
+                session,
                 request.form.get("email", ""),
                 request.form.get("password", ""),
                 request.remote_addr,
             )
+            brand = current_brand()
+            # A branded portal signs in only its own group's administrators.
+            if brand.group_path and not admin.org_path.startswith(brand.group_path):
+                raise Unauthorized("Wrong email or password.")
         except (Unauthorized, TooManyRequests) as exc:
             error, status = exc.message, exc.status
         else:
+            http_session.clear()
+            http_session.permanent = True
             login_user(admin)
-            return redirect(url_for("portal.home"))
-    return render_template("login.html", error=error), status
+            http_session["seen"] = datetime.now(UTC).timestamp()
+            return redirect(_safe_next(request.args.get("next")))
+    return render("login.html", status, error=error)
 
 
 @portal.post("/logout")
-@login_required
 def logout():
     logout_user()
+    http_session.clear()
     flash("You are signed out.")
     return redirect(url_for("portal.login"))
+
+
+def _send_link(admin: Admin, purpose: str) -> None:
+    """Queue the mail with a set-password link; sent after the caller's commit."""
+    secret = accounts.issue_link(session, admin, purpose)
+    group_id = uuid.UUID(admin.org_path.strip("/").split("/")[0])
+    brand = brand_of(session.get(Organization, group_id))
+    link = url_for("portal.set_password", secret=secret, _external=True)
+    if purpose == "invite":
+        subject = f"Your {brand.product_name} administrator account"
+        body = (
+            f"Hello {admin.name},\n\nAn administrator account was created for you on "
+            f"{brand.product_name}. Choose your password here (valid for 7 days):\n\n{link}\n"
+        )
+    else:
+        subject = f"Reset your {brand.product_name} password"
+        body = (
+            f"Hello {admin.name},\n\nSomeone asked to reset your password. If it was you, "
+            f"choose a new one here (valid for 1 hour):\n\n{link}\n\n"
+            "If it was not you, ignore this message.\n"
+        )
+    queue_mail(admin.email, subject, body, sender=brand.mail_sender)
+
+
+@portal.route("/forgot-password", methods=["GET", "POST"])
+def forgot_password():
+    if request.method == "POST":
+        email = request.form.get("email", "").strip().lower()
+        admin = session.scalar(select(Admin).where(Admin.email == email)) if email else None
+        brand = current_brand()
+        if (
+            admin is not None
+            and admin.active
+            and (not brand.group_path or admin.org_path.startswith(brand.group_path))
+        ):
+            _send_link(admin, "reset")
+            session.commit()
+        # The same answer whether or not the address is known.
+        flash("If the address belongs to an administrator, a reset link is on its way.")
+        return redirect(url_for("portal.login"))
+    return render("forgot.html")
+
+
+@portal.route("/set-password/<secret>", methods=["GET", "POST"])
+def set_password(secret: str):
+    link = accounts.find_link(session, secret)
+    if link is None:
+        return render(
+            "error.html",
+            404,
+            title="This link no longer works",
+            message="It was used already or has expired. Ask for a new one.",
+        )
+    admin = session.get(Admin, link.admin_id)
+    errors: dict[str, list[str]] = {}
+    if request.method == "POST":
+        password = request.form.get("password", "")
+        if password != request.form.get("confirm", ""):
+            errors = {"confirm": ["The two passwords differ."]}
+        else:
+            try:
+                link.used_at = datetime.now(UTC)
+                with acting_as(iam.actor_for(admin, "portal", g.get("request_id"))):
+                    iam.set_password(session, admin, password)
+            except FusionError as exc:
+                session.rollback()
+                errors = field_errors(exc)
+            else:
+                flash("Your password is set; sign in with it.")
+                return redirect(url_for("portal.login"))
+    return render("set_password.html", 422 if errors else 200, admin=admin, errors=errors)
+
+
+# --- shell: home, sidebar, search -----------------------------------------------------------
 
 
 @portal.get("/home")
 @login_required
 def home():
-    return render_template("home.html", admin=current_user)
+    return redirect(url_for("portal.org_page", org_id=current_user.organization_id))
+
+
+@portal.get("/orgs/<id:org_id>/children")
+@login_required
+def children(org_id):
+    """A sidebar fragment (htmx): one page of an organisation's children."""
+    org = load(Organization, org_id)
+    page = max(request.args.get("page", 1, type=int), 1)
+    rows, more = sidebar_children(org.id, page)
+    return render_template("partials/tree.html", parent=org, rows=rows, more=more, page=page)
+
+
+@portal.get("/search")
+@login_required
+def search():
+    query = request.args.get("q", "").strip()
+    groups: dict[str, list[Any]] = {}
+    if query:
+        for result in flatten(hook().global_search(actor=current_actor(), query=query, limit=20)):
+            groups.setdefault(result.kind, []).append(result)
+    return render("search.html", query=query, groups=groups)
+
+
+# --- settings: branding ---------------------------------------------------------------------
+
+BRANDING_FIELDS = (
+    "product_name",
+    "logo_url",
+    "favicon_url",
+    "primary_color",
+    "accent_color",
+    "support_email",
+    "support_phone",
+    "support_url",
+    "mail_sender",
+)
+
+
+@portal.route("/settings", methods=["GET", "POST"])
+@login_required
+def settings():
+    actor = current_actor()
+    if not actor.is_group:
+        raise NotFound("No settings here.")
+    group = load(Organization, actor.organization_id)
+    branding = dict(group.branding or {})
+    errors: dict[str, list[str]] = {}
+    if request.method == "POST":
+        for name in BRANDING_FIELDS:
+            branding[name] = form_value(name)
+        hostnames = request.form.get("hostnames", "").replace(",", "\n").split()
+        branding["hostnames"] = [h.strip().lower() for h in hostnames if h.strip()]
+        branding = {k: v for k, v in branding.items() if v not in (None, [])}
+        try:
+            hierarchy.update_organization(session, group, {"branding": branding})
+        except FusionError as exc:
+            session.rollback()
+            errors = field_errors(exc)
+        else:
+            flash("Branding saved.")
+            return redirect(url_for("portal.settings"))
+    return render(
+        "settings.html",
+        422 if errors else 200,
+        group=group,
+        branding=branding,
+        preview=brand_of(group, branding),
+        errors=errors,
+    )
 
 
 @portal.get("/vendor/<path:filename>")
@@ -106,3 +413,6 @@ def vendor(filename: str):
     return send_from_directory(
         NODE_MODULES, filename, max_age=current_app.get_send_file_max_age(filename)
     )
+
+
+from webui import sections  # noqa: E402, F401 - the section pages register on `portal`

@@ -126,6 +126,15 @@ def update_admin(
     return admin
 
 
+def set_password(session: Session, admin: Admin, password: str) -> Admin:
+    """Set a password from a single-use invitation or reset link: the link proves the mailbox,
+    so no role is needed. The caller acts as `admin`, so the change is audited as theirs."""
+    check_password(password)
+    admin.password_hash = hash_password(password)
+    session.commit()
+    return admin
+
+
 def delete_admin(session: Session, admin: Admin, actor: Actor | None = None) -> None:
     actor = actor or current_actor()
     require_write(actor)
