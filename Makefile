@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 HOST   ?= 127.0.0.1
 PORT   ?= 5000
 
-.PHONY: run test bench lint format install assets clean
+.PHONY: run test bench lint format install assets clean docs-settings docs-settings-check
 
 install: $(STAMP) assets
 
@@ -54,6 +54,7 @@ bench: install
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	@$(BIN)/python -c "$$SETTINGS_TABLE_PY" check $(SETTINGS_DOCS)
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix .
@@ -61,3 +62,49 @@ format: $(STAMP)
 
 clean:
 	rm -rf $(VENV) node_modules instance
+
+# The FUSION_* settings table in README.md and docs/operations.md is generated from
+# fusion_core/config.py SETTINGS: `make docs-settings` rewrites it, `make lint` checks it.
+SETTINGS_DOCS := README.md docs/operations.md
+
+docs-settings: $(STAMP)
+	@$(BIN)/python -c "$$SETTINGS_TABLE_PY" write $(SETTINGS_DOCS)
+
+docs-settings-check: $(STAMP)
+	@$(BIN)/python -c "$$SETTINGS_TABLE_PY" check $(SETTINGS_DOCS)
+
+define SETTINGS_TABLE_PY
+import sys
+from pathlib import Path
+from fusion_core.config import SETTINGS
+
+BEGIN = "<!-- settings table: generated from fusion_core/config.py SETTINGS by make docs-settings -->"
+END = "<!-- end of settings table -->"
+
+
+def cell(value):
+    return "unset" if value is None else "`" + str(value) + "`"
+
+
+rows = ["| Variable | Default | Meaning |", "| --- | --- | --- |"]
+for name, (default, _parse, doc) in SETTINGS.items():
+    rows.append("| `FUSION_" + name + "` | " + cell(default) + " | " + doc.replace("|", "/") + " |")
+table = BEGIN + "\n" + "\n".join(rows) + "\n" + END
+mode, stale = sys.argv[1], []
+for name in sys.argv[2:]:
+    path = Path(name)
+    text = path.read_text()
+    head, found, rest = text.partition(BEGIN)
+    _old, found_end, tail = rest.partition(END)
+    if not (found and found_end):
+        sys.exit(name + ": the settings table markers are missing")
+    new = head + table + tail
+    if new != text:
+        stale.append(name)
+        if mode == "write":
+            path.write_text(new)
+            print("updated the settings table in " + name)
+if mode == "check" and stale:
+    sys.exit("settings table out of date in " + ", ".join(stale) + ": run make docs-settings")
+endef
+export SETTINGS_TABLE_PY
