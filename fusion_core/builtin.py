@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import fields
+from sqlalchemy import func, select
 
 from fusion_core.api.schemas import StrictSchema
 from fusion_core.events import EventType
@@ -37,10 +38,11 @@ class PlatformCollection(MethodView):
 @hookimpl
 def register_api_blueprints():
     from fusion_core.audit.api import BLUEPRINTS as audit
+    from fusion_core.catalog.api import BLUEPRINTS as catalog
     from fusion_core.hierarchy.api import BLUEPRINTS as hierarchy
     from fusion_core.iam.api import BLUEPRINTS as iam
 
-    return [*iam, *hierarchy, *audit, platforms]
+    return [*iam, *hierarchy, *audit, platforms, *catalog]
 
 
 @hookimpl
@@ -49,7 +51,43 @@ def register_event_types():
         EventType(f"{entity}.{action}", f"{article} {entity} was {action}")
         for entity, article in (("organization", "An"), ("subscription", "A"))
         for action in ("created", "updated", "deleted")
+    ] + [
+        EventType("sku.created", "A SKU was added to the catalogue"),
+        EventType("sku.updated", "A SKU was changed"),
+        EventType("product.created", "A product was created"),
+        EventType("product.updated", "A product was changed"),
+        EventType("product.deleted", "A product was deleted"),
+        EventType("order.completed", "An order was fulfilled: entitlements changed"),
+        EventType("order.rejected", "An order was refused and changed nothing"),
     ]
+
+
+@hookimpl
+def register_sku_kinds():
+    from fusion_core.registry import SkuKind
+
+    return [
+        SkuKind("fusion_user", "Fusion user", "One end user linked to a phone number."),
+        SkuKind("sip_channel", "SIP channel", "One simultaneous SIP call."),
+    ]
+
+
+@hookimpl
+def deletion_blockers(entity):
+    from fusion_core.catalog.models import Entitlement
+    from fusion_core.db import session
+    from fusion_core.hierarchy.models import Subscription
+
+    if not isinstance(entity, Subscription):
+        return []
+    ordered = session.scalar(
+        select(func.coalesce(func.sum(Entitlement.ordered), 0)).where(
+            Entitlement.subscription_id == entity.id
+        )
+    )
+    if ordered:
+        return [f"it has {ordered} ordered unit(s); downgrade them to zero by an order first"]
+    return []
 
 
 @hookimpl
