@@ -1,0 +1,525 @@
+"""The isolation matrix: every route of the OpenAPI document, called by administrators of every
+level and role with ids from sibling subtrees and the other group, must answer as if those
+resources did not exist — no 2xx, no foreign id in any body, nothing written.
+
+Routes are read from /api/v1/openapi.json, so new routes (a plugin's too) join automatically.
+A route the matrix cannot fill fails `test_every_route_is_known_to_the_matrix` with a message
+saying what to add below (PATH_KINDS, REFERENCES or UNSCOPED).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import func, select, text
+
+from fusion_core.audit.models import AuditEntry
+from fusion_core.db import Base, get_db
+from fusion_core.hierarchy.models import Organization, Subscription
+from fusion_core.iam.models import Admin, ApiToken
+
+PREFIX = "/api/v1"
+
+# Path prefix ending in a parameter -> the kind of resource that parameter names.
+PATH_KINDS: dict[str, str] = {
+    "/distributors/{id}": "distributor",
+    "/resellers/{id}": "reseller",
+    "/tenants/{id}": "tenant",
+    "/subscriptions/{id}": "subscription",
+    "/admins/{id}": "admin",
+    "/auth/tokens/{id}": "token",
+    "/audit/{id}": "audit_entry",
+}
+
+# Each kind -> the model holding it (rows carry `org_path`) and a filter.
+KIND_MODELS: dict[str, tuple[type, dict[str, Any]]] = {
+    "group": (Organization, {"kind": "group"}),
+    "distributor": (Organization, {"kind": "distributor"}),
+    "reseller": (Organization, {"kind": "reseller"}),
+    "tenant": (Organization, {"kind": "tenant"}),
+    "subscription": (Subscription, {}),
+    "admin": (Admin, {}),
+    "token": (ApiToken, {}),
+    "audit_entry": (AuditEntry, {}),
+}
+
+# Extra builders `build(make, orgs)` for kinds the base world lacks (orgs by name: "Group A",
+# "D1", "R11", "T111", "Group B", ...). A new kind adds a builder making one in several orgs.
+BUILDERS: list[Any] = []
+
+# Body fields and query parameters that reference a resource -> its kind
+# ("organization" is any organisation).
+REFERENCES: dict[str, str] = {
+    "parent_id": "organization",
+    "organization_id": "organization",
+    "within": "organization",
+    "tenant_id": "tenant",
+    "actor_id": "admin",
+}
+
+# Operations with nothing to cross, and why.
+UNSCOPED: dict[tuple[str, str], str] = {
+    ("POST", "/auth/tokens"): "public: exchanges the caller's own email and password",
+}
+
+# Sample values for body fields the generic filler cannot guess.
+SAMPLES: dict[str, Any] = {
+    "name": "Matrix",
+    "password": "matrix-password-123",
+    "role": "admin",
+}
+
+LEVELS = ("group", "distributor", "reseller", "tenant")
+ROLES = ("admin", "read_only")
+HOW_TO_TEACH = (
+    "teach tests/test_scope_isolation_matrix.py: map the path prefix to a resource kind in "
+    "PATH_KINDS (and build such a resource in every organisation in `world()`), map a "
+    "referencing field to a kind in REFERENCES, or list the operation in UNSCOPED with why"
+)
+
+
+# --- the world: two sibling branches at every level, and a second group ----------------------
+
+
+@dataclass
+class Resource:
+    kind: str
+    id: Any  # UUID, or int for audit entries
+    org_path: str
+    label: str = ""  # an email, for administrators
+
+
+@dataclass
+class Viewer:
+    level: str
+    role: str
+    org: Any
+    admin: Any
+    client: Any
+
+    @property
+    def name(self) -> str:
+        return f"{self.role} of {self.level} {self.org.name!r}"
+
+    def in_scope(self, path: str) -> bool:
+        return path.startswith(self.org.org_path)
+
+    def is_ancestor(self, path: str) -> bool:
+        return self.org.org_path.startswith(path)
+
+
+@dataclass
+class World:
+    orgs: dict[str, Any]
+    viewers: list[Viewer]
+    resources: list[Resource] = field(default_factory=list)
+
+    def out_of_scope(self, viewer: Viewer, kind: str) -> list[Resource]:
+        """One resource of `kind` per organisation outside the viewer's subtree."""
+        picked: dict[str, Resource] = {}
+        for r in self.resources:
+            matches = r.kind == kind or (kind == "organization" and r.kind in LEVELS)
+            if matches and not viewer.in_scope(r.org_path) and r.org_path not in picked:
+                picked[r.org_path] = r
+        return list(picked.values())
+
+    def in_scope(self, viewer: Viewer, kind: str) -> Resource | None:
+        for r in self.resources:
+            matches = r.kind == kind or (kind == "organization" and r.kind in LEVELS)
+            if matches and viewer.in_scope(r.org_path):
+                return r
+        return None
+
+    def foreign_markers(self, viewer: Viewer) -> set[str]:
+        """What must never appear in a body the viewer receives: ids (and emails) of resources
+        outside the subtree, except the viewer's own ancestors (its path lists them)."""
+        markers = set()
+        for r in self.resources:
+            if viewer.in_scope(r.org_path) or r.kind == "audit_entry":
+                continue
+            if r.kind in LEVELS and viewer.is_ancestor(r.org_path):
+                continue
+            markers |= {str(r.id), r.id.hex}
+            if r.label:
+                markers.add(r.label)
+        return markers
+
+
+def world(make, api) -> World:
+    a = make.group("Group A")
+    b = make.group("Group B")
+    d1, d2 = make.org("distributor", a, "D1"), make.org("distributor", a, "D2")
+    r11, r12 = make.org("reseller", d1, "R11"), make.org("reseller", d1, "R12")
+    r21 = make.org("reseller", d2, "R21")
+    t111, t112 = make.org("tenant", r11, "T111"), make.org("tenant", r11, "T112")
+    t121, t211 = make.org("tenant", r12, "T121"), make.org("tenant", r21, "T211")
+    ta = make.org("tenant", a, "TA")  # a tenant straight under the group
+    db_ = make.org("distributor", b, "DB")
+    rb = make.org("reseller", db_, "RB")
+    tb = make.org("tenant", rb, "TB")
+    orgs = {
+        o.name: o for o in (a, b, d1, d2, r11, r12, r21, t111, t112, t121, t211, ta, db_, rb, tb)
+    }
+
+    platform = sorted(make.app.extensions["fusion"].registry.platforms)[0]
+    for tenant in (t111, t112, t121, t211, ta, tb):
+        make.subscription(tenant, platform, name=f"{tenant.name} live")
+    make.subscription(t112, platform, name="T112 cancelled", status="cancelled")
+
+    viewers = []
+    clients = {}
+    for org in orgs.values():
+        for role in ROLES:
+            email = f"{role}.{org.name.lower().replace(' ', '-')}@matrix.test"
+            admin = make.admin(org, role, email=email, password=None)  # tokens only: no hashing
+            clients[(org.name, role)] = (admin, api.as_(admin))  # issues a token as well
+    for level, org in zip(LEVELS, (a, d1, r11, t111), strict=True):
+        for role in ROLES:
+            admin, client = clients[(org.name, role)]
+            viewers.append(Viewer(level, role, org, admin, client))
+
+    for build in BUILDERS:
+        build(make, orgs)
+    w = World(orgs, viewers)
+    with make.app.app_context():
+        session = get_db().session
+        for kind, (model, where) in KIND_MODELS.items():
+            stmt = select(model).filter_by(**where).where(model.org_path.isnot(None))
+            for row in session.scalars(stmt):
+                w.resources.append(Resource(kind, row.id, row.org_path, getattr(row, "email", "")))
+    return w
+
+
+# --- reading the OpenAPI document ------------------------------------------------------------
+
+
+@dataclass
+class Operation:
+    method: str
+    path: str  # relative to /api/v1, with {param} placeholders
+    spec: dict[str, Any]
+    params: list[str]
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.method, self.path)
+
+    def __str__(self) -> str:
+        return f"{self.method} {PREFIX}{self.path}"
+
+
+def operations(app) -> tuple[list[Operation], dict[str, Any]]:
+    doc = app.test_client().get(f"{PREFIX}/openapi.json").json
+    ops = []
+    for path, item in doc["paths"].items():
+        assert path.startswith(PREFIX), path
+        relative = path.removeprefix(PREFIX)
+        for method, spec in item.items():
+            if method in ("parameters", "summary", "description"):
+                continue
+            ops.append(Operation(method.upper(), relative, spec, re.findall(r"{(\w+)}", path)))
+    return ops, doc
+
+
+def param_kinds(op: Operation) -> dict[str, str | None]:
+    """Each path parameter -> the kind of resource it names (None: unknown to the matrix)."""
+    kinds = {}
+    for param in op.params:
+        prefix = op.path[: op.path.index("{" + param + "}") + len(param) + 2]
+        kinds[param] = PATH_KINDS.get(prefix)
+    return kinds
+
+
+def resolve(schema: dict[str, Any], doc: dict[str, Any]) -> dict[str, Any]:
+    while "$ref" in schema:
+        name = schema["$ref"].rsplit("/", 1)[-1]
+        schema = doc["components"]["schemas"][name]
+    return schema
+
+
+def body_schema(op: Operation, doc: dict[str, Any]) -> dict[str, Any] | None:
+    content = op.spec.get("requestBody", {}).get("content", {})
+    if "application/json" not in content:
+        return None
+    return resolve(content["application/json"]["schema"], doc)
+
+
+def body_references(op: Operation, doc: dict[str, Any]) -> dict[str, str | None]:
+    schema = body_schema(op, doc) or {}
+    return {
+        name: REFERENCES.get(name)
+        for name, prop in schema.get("properties", {}).items()
+        if prop.get("format") == "uuid" and not prop.get("readOnly")
+    }
+
+
+def query_references(op: Operation) -> dict[str, str | None]:
+    refs = {}
+    for param in op.spec.get("parameters", []):
+        if param.get("in") == "query" and param.get("schema", {}).get("format") == "uuid":
+            refs[param["name"]] = REFERENCES.get(param["name"])
+    return refs
+
+
+def sample_body(op: Operation, doc: dict[str, Any], viewer: Viewer, world_: World) -> Any:
+    """A body that passes schema validation, so the answer depends on scope alone."""
+    schema = body_schema(op, doc)
+    if schema is None:
+        return None
+    required = set(schema.get("required", []))
+    body = {}
+    for name, prop in schema.get("properties", {}).items():
+        if prop.get("readOnly") or (name not in required and name != "name"):
+            continue
+        prop = resolve(prop, doc)
+        if name in SAMPLES:
+            body[name] = SAMPLES[name]
+        elif prop.get("format") == "uuid":
+            own = world_.in_scope(viewer, REFERENCES.get(name) or "organization")
+            body[name] = str(own.id if own else viewer.org.id)
+        elif name == "platform":
+            body[name] = sorted(viewer.client.app.extensions["fusion"].registry.platforms)[0]
+        elif name == "email" or prop.get("format") == "email":
+            body[name] = f"matrix-{uuid.uuid4().hex[:8]}@matrix.test"
+        elif "enum" in prop:
+            body[name] = prop["enum"][0]
+        else:
+            body[name] = {
+                "integer": 1,
+                "number": 1,
+                "boolean": True,
+                "array": [],
+                "object": {},
+            }.get(prop.get("type"), "matrix")
+    return body
+
+
+# --- the state that must not change ----------------------------------------------------------
+
+
+def fingerprint(app) -> dict[str, Any]:
+    """Row counts of every table, and a digest of every versioned row."""
+    with app.app_context():
+        session = get_db().session
+        state: dict[str, Any] = {}
+        for table in Base.metadata.sorted_tables:
+            state[table.name] = session.scalar(select(func.count()).select_from(table))
+        for model in (Organization, Subscription, Admin):
+            rows = session.execute(
+                select(model.id, model.version, model.name).order_by(model.id)
+            ).all()
+            state[f"{model.__tablename__}:versions"] = hashlib.sha256(
+                repr(rows).encode()
+            ).hexdigest()
+        revoked = session.scalar(
+            select(func.count()).select_from(ApiToken).where(ApiToken.revoked_at.isnot(None))
+        )
+        state["api_tokens:revoked"] = revoked
+        state["audit_entries:max"] = session.scalar(text("SELECT MAX(id) FROM audit_entries"))
+    return state
+
+
+def leaks(body: str, markers: set[str], sent: set[str]) -> list[str]:
+    return sorted(m for m in markers - sent if m in body)
+
+
+def without(body: str, *values: str) -> str:
+    for value in values:
+        body = body.replace(value, "<id>")
+    return re.sub(r'"request_id": ?"[^"]*"', "", body)
+
+
+# --- the matrix ------------------------------------------------------------------------------
+
+
+def test_every_route_is_known_to_the_matrix(app):
+    ops, doc = operations(app)
+    assert len(ops) >= 20, "the OpenAPI document lists suspiciously few operations"
+    problems = []
+    for op in ops:
+        for param, kind in param_kinds(op).items():
+            if kind is None:
+                problems.append(f"{op}: path parameter {{{param}}} names an unknown resource")
+        for name, kind in {**body_references(op, doc), **query_references(op)}.items():
+            if kind is None:
+                problems.append(f"{op}: field {name!r} references an unknown resource")
+        crosses = op.params or body_references(op, doc) or op.key in UNSCOPED
+        if op.method == "POST" and not crosses:
+            problems.append(f"{op}: a write naming no organisation or parent to cross")
+    for key in UNSCOPED:
+        assert any(op.key == key for op in ops), f"stale UNSCOPED entry {key}"
+    assert not problems, "\n".join(problems) + "\n\n" + HOW_TO_TEACH
+
+
+def test_foreign_ids_in_paths_answer_404_as_if_they_did_not_exist(app, make, api):
+    ops, doc = operations(app)
+    w = world(make, api)
+    before = fingerprint(app)
+    failures: list[str] = []
+    ghosts: dict[tuple, tuple[int, str]] = {}
+    calls = 0
+    for viewer in w.viewers:
+        markers = w.foreign_markers(viewer)
+        for op in ops:
+            kinds = param_kinds(op)
+            if not kinds or None in kinds.values():
+                continue  # the known-routes test reports those
+            for param, kind in kinds.items():
+                for target in w.out_of_scope(viewer, kind):
+                    path = _fill(op, kinds, viewer, w, {param: target.id})
+                    body = sample_body(op, doc, viewer, w)
+                    response = viewer.client.request(op.method, path, json=body)
+                    calls += 1
+                    where = f"{op} as {viewer.name} with {param}={target.id} ({target.kind})"
+                    if response.status_code != 404:
+                        failures.append(f"{where}: {response.status_code} {response.data[:200]!r}")
+                        continue
+                    text_ = response.data.decode()
+                    if found := leaks(text_, markers, {str(target.id), _hex(target.id)}):
+                        failures.append(f"{where}: body names foreign {found}")
+                    # Indistinguishable from an id that exists nowhere.
+                    if (viewer.name, op.key, param) not in ghosts:
+                        missing = _missing_id(target.id)
+                        ghost = viewer.client.request(
+                            op.method, _fill(op, kinds, viewer, w, {param: missing}), json=body
+                        )
+                        ghosts[(viewer.name, op.key, param)] = (
+                            ghost.status_code,
+                            without(ghost.data.decode(), str(missing)),
+                        )
+                    if ghosts[(viewer.name, op.key, param)] != (
+                        404,
+                        without(text_, str(target.id)),
+                    ):
+                        failures.append(f"{where}: differs from a missing id: {text_[:200]}")
+    assert calls > 500, calls
+    assert not failures, f"{len(failures)} of {calls} calls crossed scope:\n" + "\n".join(
+        failures[:50]
+    )
+    assert fingerprint(app) == before
+
+
+def test_lists_and_filters_show_nothing_from_another_subtree(app, make, api):
+    ops, _doc = operations(app)
+    w = world(make, api)
+    before = fingerprint(app)
+    failures: list[str] = []
+    calls = 0
+    for viewer in w.viewers:
+        markers = w.foreign_markers(viewer)
+        for op in ops:
+            kinds = param_kinds(op)
+            if op.method != "GET" or None in kinds.values():
+                continue
+            if kinds and any(w.in_scope(viewer, k) is None for k in kinds.values()):
+                continue  # e.g. a tenant admin's subtree holds no ... of that kind
+            path = _fill(op, kinds, viewer, w, {})
+            queries: list[dict[str, str]] = [{}]
+            if _has_query(op, "per_page"):
+                queries = [{"per_page": "200"}]
+            for name, kind in query_references(op).items():
+                if kind is None:
+                    continue
+                queries += [{name: str(t.id)} for t in w.out_of_scope(viewer, kind)]
+            for query in queries:
+                response = viewer.client.get(path, query_string=query)
+                calls += 1
+                where = f"{op} {query or ''} as {viewer.name}"
+                # 403: a group-only list refused outright (it names nothing) is fine.
+                if response.status_code >= 500 or response.status_code == 401:
+                    failures.append(f"{where}: {response.status_code} {response.data[:200]!r}")
+                    continue
+                sent = {v for v in query.values()} | {uuid.UUID(v).hex for v in _uuids(query)}
+                if found := leaks(response.data.decode(), markers, sent):
+                    failures.append(f"{where}: shows foreign {found}")
+    assert calls > 50, calls
+    assert not failures, "\n".join(failures[:50])
+    assert fingerprint(app) == before
+
+
+def test_writes_naming_another_subtree_are_refused_and_change_nothing(app, make, api):
+    ops, doc = operations(app)
+    w = world(make, api)
+    before = fingerprint(app)
+    failures: list[str] = []
+    calls = 0
+    for viewer in w.viewers:
+        markers = w.foreign_markers(viewer)
+        allowed = {404, 422} if viewer.role == "admin" else {403, 404, 422}
+        for op in ops:
+            if op.method not in ("POST", "PUT", "PATCH") or op.key in UNSCOPED:
+                continue
+            kinds = param_kinds(op)
+            if None in kinds.values() or any(w.in_scope(viewer, k) is None for k in kinds.values()):
+                continue
+            for name, kind in body_references(op, doc).items():
+                if kind is None:
+                    continue
+                for target in w.out_of_scope(viewer, kind):
+                    body = sample_body(op, doc, viewer, w)
+                    body[name] = str(target.id)
+                    response = viewer.client.request(
+                        op.method, _fill(op, kinds, viewer, w, {}), json=body
+                    )
+                    calls += 1
+                    where = f"{op} as {viewer.name} with {name}={target.id} ({target.kind})"
+                    if response.status_code not in allowed:
+                        failures.append(f"{where}: {response.status_code} {response.data[:200]!r}")
+                        continue
+                    found = leaks(
+                        response.data.decode(), markers, {str(target.id), _hex(target.id)}
+                    )
+                    if found:
+                        failures.append(f"{where}: body names foreign {found}")
+                    if response.status_code == 422:
+                        named = response.json.get("errors", {})
+                        if name not in named:
+                            failures.append(
+                                f"{where}: 422 without naming {name}: {named} (the sample body is"
+                                " invalid elsewhere: teach SAMPLES a valid value for that field)"
+                            )
+    assert calls > 50, calls
+    assert not failures, "\n".join(failures[:50])
+    assert fingerprint(app) == before
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+
+def _fill(op: Operation, kinds: dict[str, str | None], viewer: Viewer, w: World, given) -> str:
+    """The operation's path with `given` ids, and in-scope ids for the other parameters."""
+    path = op.path
+    for param, kind in kinds.items():
+        value = given.get(param)
+        if value is None:
+            own = w.in_scope(viewer, kind)
+            value = own.id if own else _missing_id(uuid.uuid4())
+        path = path.replace("{" + param + "}", str(value))
+    return PREFIX + path
+
+
+def _missing_id(like: Any) -> Any:
+    return 2**31 - 7 if isinstance(like, int) else uuid.uuid4()
+
+
+def _hex(value: Any) -> str:
+    return value.hex if isinstance(value, uuid.UUID) else str(value)
+
+
+def _has_query(op: Operation, name: str) -> bool:
+    return any(p.get("in") == "query" and p["name"] == name for p in op.spec.get("parameters", []))
+
+
+def _uuids(query: dict[str, str]) -> list[str]:
+    out = []
+    for value in query.values():
+        try:
+            uuid.UUID(value)
+        except ValueError:
+            continue
+        out.append(value)
+    return out
