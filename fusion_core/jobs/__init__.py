@@ -15,7 +15,7 @@ from typing import Any
 
 from flask import current_app
 from sqlalchemy import event
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, scoped_session
 
 from fusion_core.context import current_actor
 
@@ -61,6 +61,11 @@ def enqueue(session: Session, name: str, **kwargs: Any) -> None:
     if name not in jobs:
         raise KeyError(f"unknown job {name!r}; registered: {', '.join(sorted(jobs))}")
     request_id = current_actor().request_id
+    real = session() if isinstance(session, scoped_session) else session
+    if not real.in_transaction():
+        # Without a transaction a rollback() is a no-op that fires no event, and the job would
+        # wait in session.info for the next commit: begin one so the rollback discards it.
+        real.begin()
     session.info.setdefault(PENDING_KEY, []).append((name, kwargs, request_id))
 
 

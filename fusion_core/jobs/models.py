@@ -48,6 +48,7 @@ def sync_status(session: Session, entity: Any, target: str = "") -> SyncStatus:
             target=target,
             org_path=entity.org_path,
             state="pending",
+            attempts=0,  # the column default applies at INSERT: mark() counts before that
             pending_since=utcnow(),
         )
         session.add(status)
