@@ -108,6 +108,16 @@ def update_organization(
         raise ValidationFailed(
             "Only groups carry branding.", errors={"branding": ["Only groups carry branding."]}
         )
+    if "branding" in changes:
+        from fusion_core.hierarchy.branding import check_branding, hostname_owner
+
+        check_branding(changes["branding"])
+        taken = hostname_owner(session, changes["branding"].get("hostnames", []), org.id)
+        if taken:
+            raise Conflict(
+                f"Host name {taken} already serves another group's portal.",
+                errors={"branding.hostnames": [f"{taken} is used by another group."]},
+            )
     for key, value in changes.items():
         setattr(org, key, value)
     if session.is_modified(org):

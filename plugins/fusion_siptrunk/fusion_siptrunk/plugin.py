@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from fusion_core.hookspecs import hookimpl
-from fusion_core.registry import Platform
+from fusion_core.registry import Card, Platform, Tab
 
 PLATFORM = Platform(
     key="siptrunk",
@@ -22,3 +22,45 @@ def register_platforms():
 @hookimpl
 def register_migrations():
     return [str(Path(__file__).parent / "migrations" / "versions")]
+
+
+def _subscribed(tenant) -> bool:
+    from sqlalchemy import select
+
+    from fusion_core.db import session
+    from fusion_core.hierarchy.models import Subscription
+
+    stmt = select(Subscription.id).where(
+        Subscription.tenant_id == tenant.id, Subscription.platform == PLATFORM.key
+    )
+    return session.scalar(stmt.limit(1)) is not None
+
+
+@hookimpl
+def tenant_cards(actor, tenant):
+    """A placeholder card on tenants subscribed to this platform, until the connector's pages."""
+    if not _subscribed(tenant):
+        return []
+    return [
+        Card(
+            PLATFORM.key,
+            "Trunks",
+            "<p>SIP trunks, their capacity and the numbers routed to them will be managed here.</p>",
+            order=40,
+        )
+    ]
+
+
+@hookimpl
+def subscription_tabs(actor, subscription):
+    """A placeholder tab on this platform's subscriptions."""
+    if subscription.platform != PLATFORM.key:
+        return []
+    return [
+        Tab(
+            PLATFORM.key,
+            "Trunks & routing",
+            "<p>SIP trunks, their capacity and the numbers routed to them will be managed here.</p>",
+            order=10,
+        )
+    ]

@@ -27,7 +27,7 @@ from fusion_core.hierarchy.models import Organization, Subscription
 from fusion_core.hookspecs import hookimpl, hookspec
 from fusion_core.jobs import JobDefinition, Schedule, enqueue
 from fusion_core.jobs.models import mark
-from fusion_core.registry import MenuItem, Platform
+from fusion_core.registry import Card, MenuItem, Platform, SearchResult, Tab
 from fusion_core.scope import load
 
 PLATFORM = Platform(key="example", name="Example", description="The connector of the docs.")
@@ -206,6 +206,34 @@ def menu_items(actor):
     if actor.is_group:
         items.append(MenuItem("Example settings", "/example/settings", section="settings"))
     return items
+
+
+@hookimpl
+def tenant_cards(actor, tenant):
+    """A card on every tenant's portal page; its body is escaped HTML."""
+    from markupsafe import Markup
+
+    body = Markup("<p>Example devices of {}: none yet.</p>").format(tenant.name)
+    return [Card("example", "Example devices", body, url="/example/", order=50)]
+
+
+@hookimpl
+def subscription_tabs(actor, subscription):
+    """A tab on subscriptions to the example platform only."""
+    if subscription.platform != PLATFORM.key:
+        return []
+    from markupsafe import Markup
+
+    body = Markup("<p>Example settings of {}.</p>").format(subscription.name)
+    return [Tab("example-settings", "Example settings", body, order=10)]
+
+
+@hookimpl
+def global_search(actor, query, limit):
+    """Search the plugin's own rows: here, a fixed device name, when the query names it."""
+    if "loopback".startswith(query.strip().lower()) and actor.is_admin:
+        return [SearchResult("Example devices", "loopback", "/example/", "the test device")]
+    return []
 
 
 @hookimpl
