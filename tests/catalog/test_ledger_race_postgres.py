@@ -1,0 +1,76 @@
+"""On PostgreSQL: 200 concurrent consumers race for the last 100 units of a SKU. Exactly 100
+win, the others get the clear error, and the ledger balances with its holders."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+
+import pytest
+from sqlalchemy import func, select
+
+from fusion_core.catalog import ledger
+from fusion_core.catalog.models import Entitlement, EntitlementHold
+from fusion_core.context import SYSTEM, acting_as
+from fusion_core.db import get_db
+from fusion_core.testing import need_service
+
+pytestmark = pytest.mark.postgres
+
+RACERS = 200
+
+
+def test_200_consumers_race_for_the_last_100_units(catalog, app):
+    need_service("PostgreSQL", "FUSION_TEST_DATABASE_URL")
+    assert app.extensions["fusion.db"].engine.dialect.name == "postgresql"
+
+    order = catalog.new_tenant("Race", Trunk_10=15)  # 150 SIP channels
+    sub = uuid.UUID(order["subscription_id"])
+    catalog.consume(order["subscription_id"], "sip_channel", 50, ("trunks", "early"))
+
+    barrier = threading.Barrier(RACERS)
+    results: list[str] = []
+    lock = threading.Lock()
+
+    def racer(i: int) -> None:
+        with app.app_context(), acting_as(SYSTEM):
+            session = get_db().session
+            barrier.wait()
+            try:
+                ledger.consume(session, sub, "sip_channel", 1, ("trunks", f"racer-{i}"))
+                session.commit()
+                outcome = "won"
+            except ledger.NothingLeft as error:
+                session.rollback()
+                outcome = "nothing left" if "0 available" in error.message else error.message
+            except Exception as error:  # anything else is a failure of the test
+                session.rollback()
+                outcome = f"{type(error).__name__}: {error}"
+            with lock:
+                results.append(outcome)
+
+    threads = [threading.Thread(target=racer, args=(i,)) for i in range(RACERS)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+    assert len(results) == RACERS
+    assert results.count("won") == 100, sorted(set(results))
+    assert results.count("nothing left") == 100, sorted(set(results))
+
+    with app.app_context():
+        session = get_db().session
+        ent = session.scalar(select(Entitlement).where(Entitlement.subscription_id == sub))
+        assert (ent.ordered, ent.consumed) == (150, 150)
+        held = session.scalar(
+            select(func.sum(EntitlementHold.quantity)).where(
+                EntitlementHold.entitlement_id == ent.id
+            )
+        )
+        racers = session.scalar(
+            select(func.count())
+            .select_from(EntitlementHold)
+            .where(EntitlementHold.holder_id.like("racer-%"))
+        )
+        assert (held, racers) == (150, 100)
