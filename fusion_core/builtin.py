@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from fusion_core.api.schemas import StrictSchema
 from fusion_core.events import EventType
 from fusion_core.hookspecs import hookimpl
+from fusion_core.numbering import registration as numbering
 
 platforms = Blueprint("platforms", __name__, url_prefix="/platforms", description="UC platforms.")
 
@@ -41,8 +42,9 @@ def register_api_blueprints():
     from fusion_core.catalog.api import BLUEPRINTS as catalog
     from fusion_core.hierarchy.api import BLUEPRINTS as hierarchy
     from fusion_core.iam.api import BLUEPRINTS as iam
+    from fusion_core.numbering.api import BLUEPRINTS as numbers
 
-    return [*iam, *hierarchy, *audit, platforms, *catalog]
+    return [*iam, *hierarchy, *audit, platforms, *catalog, *numbers]
 
 
 @hookimpl
@@ -59,7 +61,7 @@ def register_event_types():
         EventType("product.deleted", "A product was deleted"),
         EventType("order.completed", "An order was fulfilled: entitlements changed"),
         EventType("order.rejected", "An order was refused and changed nothing"),
-    ]
+    ] + numbering.event_types()
 
 
 @hookimpl
@@ -95,3 +97,18 @@ def register_migrations():
     from pathlib import Path
 
     return [str(Path(__file__).parent / "migrations" / "versions")]
+
+
+@hookimpl
+def register_jobs():
+    return [*numbering.jobs()]
+
+
+@hookimpl
+def register_schedules():
+    return [*numbering.schedules()]
+
+
+@hookimpl
+def register_cli_commands():
+    return [*numbering.cli_commands()]

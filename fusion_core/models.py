@@ -14,6 +14,7 @@ from fusion_core.events import OutboxEvent
 from fusion_core.hierarchy.models import Organization, Subscription
 from fusion_core.iam.models import Admin, ApiToken, LoginThrottle
 from fusion_core.jobs.models import SyncStatus
+from fusion_core.numbering import models as numbering  # noqa: F401 - the numbering tables
 
 __all__ = [
     "Admin",
