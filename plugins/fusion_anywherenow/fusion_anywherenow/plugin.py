@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from fusion_core.hookspecs import hookimpl
-from fusion_core.registry import Card, Platform, Tab
+from fusion_core.registry import Card, Platform, SkuKind, Tab
 
 PLATFORM = Platform(
     key="anywherenow",
@@ -17,6 +17,18 @@ PLATFORM = Platform(
 @hookimpl
 def register_platforms():
     return [PLATFORM]
+
+
+@hookimpl
+def register_sku_kinds():
+    """The licences this connector consumes from a subscription's entitlements."""
+    return [
+        SkuKind(
+            "anywherenow_seat",
+            "AnywhereNow seat",
+            "A contact-centre agent or supervisor on AnywhereNow.",
+        ),
+    ]
 
 
 @hookimpl

@@ -27,7 +27,7 @@ from fusion_core.hierarchy.models import Organization, Subscription
 from fusion_core.hookspecs import hookimpl, hookspec
 from fusion_core.jobs import JobDefinition, Schedule, enqueue
 from fusion_core.jobs.models import mark
-from fusion_core.registry import Card, MenuItem, Platform, SearchResult, Tab
+from fusion_core.registry import Card, MenuItem, Platform, SearchResult, SkuKind, Tab
 from fusion_core.scope import load
 
 PLATFORM = Platform(key="example", name="Example", description="The connector of the docs.")
@@ -72,6 +72,12 @@ def example_drivers():
 @hookimpl
 def register_platforms():
     return [PLATFORM]
+
+
+@hookimpl
+def register_sku_kinds():
+    """A licence the example consumes: `consume(session, sub, "example_seat", 1, device)`."""
+    return [SkuKind("example_seat", "Example seat", "One example device.")]
 
 
 api = ApiBlueprint("example_api", __name__, url_prefix="/example", description="Example platform.")
