@@ -11,18 +11,20 @@ from flask.cli import FlaskGroup, with_appcontext
 from sqlalchemy import select
 
 from fusion_core.app import create_app
-from fusion_core.context import Actor, set_actor
+from fusion_core.context import Actor, acting_as
 from fusion_core.db import get_db, utcnow
 
 
-def _cli_actor() -> None:
-    set_actor(Actor(label=f"cli:{getpass.getuser()}", via="cli", unrestricted=True))
+def _cli_actor() -> Actor:
+    return Actor(label=f"cli:{getpass.getuser()}", via="cli", unrestricted=True)
 
 
 @click.group(cls=FlaskGroup, create_app=lambda: create_app(), set_debug_flag=False)
-def main() -> None:
+@click.pass_context
+def main(ctx: click.Context) -> None:
     """Fusion: self-care portal and REST API for UC service providers."""
-    _cli_actor()
+    # Reset when the command ends, so an embedding caller (or a test) keeps its own actor.
+    ctx.with_resource(acting_as(_cli_actor()))
 
 
 @main.group()
