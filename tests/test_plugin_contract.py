@@ -260,6 +260,37 @@ def test_deletion_blockers_refuse_and_name_the_reason(ex_api, ex_make):
     assert client.delete(f"subscriptions/{free.id}").status_code == 204
 
 
+def test_register_sku_kinds_and_register_number_targets(ex):
+    from fusion_core.numbering.targets import collect
+
+    assert ex.extensions["fusion"].registry.sku_kinds["example_seat"].name == "Example seat"
+    assert ex.extensions["fusion"].registry.owners[("sku_kinds", "example_seat")] == "example"
+    target = collect(ex)["example.device"]
+    assert target.platforms == ("example",)
+    assert target.validate(None, "device-7") is None
+    assert target.validate(None, "phone-7") == "'phone-7' is not an example device"
+
+
+def test_tenant_cards_subscription_tabs_and_global_search(ex, ex_make):
+    tenant = ex_make.org("tenant", ex_make.group(), name="<Acme>")
+    example_sub = ex_make.subscription(tenant, "example")
+    pm = ex.extensions["fusion.plugins"]
+    admin = Actor(label="a", via="portal", admin_id=uuid.uuid4(), org_kind="group", role="admin")
+    with ex.app_context():
+        (cards,) = pm.hook.tenant_cards(actor=admin, tenant=tenant)
+        (tabs,) = pm.hook.subscription_tabs(actor=admin, subscription=example_sub)
+        found = [r for rs in pm.hook.global_search(actor=admin, query="loop", limit=5) for r in rs]
+        nothing = pm.hook.global_search(actor=admin, query="acme", limit=5)
+    assert [(c.key, str(c.body)) for c in cards] == [
+        ("example", "<p>Example devices of &lt;Acme&gt;: none yet.</p>")
+    ]
+    assert [(t.key, t.label) for t in tabs] == [("example-settings", "Example settings")]
+    assert [(r.kind, r.label, r.url) for r in found] == [
+        ("Example devices", "loopback", "/example/")
+    ]
+    assert nothing == [[]]
+
+
 def test_event_committed_after_commit_never_after_rollback(ex, example):
     from fusion_core.events import emit
 

@@ -201,6 +201,21 @@ def load_demo_data(session, tenants):
     )
 
 
+def _target_accepts(number, ref):
+    return None if ref.startswith("device-") else f"{ref!r} is not an example device"
+
+
+@hookimpl
+def register_number_targets():
+    from fusion_core.numbering.targets import NumberTarget
+
+    return [
+        NumberTarget(
+            "example.device", "Example device", validate=_target_accepts, platforms=("example",)
+        )
+    ]
+
+
 # --- per-request contributors -----------------------------------------------------------------
 
 
