@@ -48,3 +48,9 @@ def portal(app):
         return client.login(admin) if admin is not None else client
 
     return make
+
+
+@pytest.fixture
+def portal_client():
+    """The client class, for apps other than the session's (e.g. with extra plugins)."""
+    return PortalClient
