@@ -35,10 +35,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=os.environ.get("FUSION_BENCH_DATABASE_URL", DEFAULT_SERVER),
         help="PostgreSQL server URL; the bench creates (and drops) a database of its own there",
     )
+    p.add_argument(
+        "--redis",
+        default=os.environ.get("FUSION_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0"),
+        help="Redis URL for the served app's jobs (production mode: rq)",
+    )
     p.add_argument("--tenants", type=int, default=100_000)
     p.add_argument("--resellers", type=int, default=1_000)
     p.add_argument("--distributors", type=int, default=50)
     p.add_argument("--batch", type=int, default=2_000, help="commit every N organisations")
+    p.add_argument(
+        "--seed-workers", type=int, default=2, help="processes creating the tenants side by side"
+    )
     p.add_argument("--duration", type=int, default=15, help="seconds of load per target")
     p.add_argument("--warmup", type=int, default=3, help="seconds of unmeasured load first")
     p.add_argument("--connections", type=int, default=32)
@@ -93,24 +101,25 @@ def seed_phase(args, db: BenchDatabase, scratch: Path) -> tuple[dict[str, Any] |
     from fusion_core.db import get_db
     from fusion_core.migrations import upgrade
 
-    app = create_app(
-        {
-            "DATABASE_URL": db.url,
-            "INSTANCE_PATH": str(scratch),
-            "LOG_LEVEL": "WARNING",
-            "JOBS_MODE": "eager",
-        }
-    )
+    app_config = {
+        "DATABASE_URL": db.url,
+        "INSTANCE_PATH": str(scratch),
+        "LOG_LEVEL": "WARNING",
+        "JOBS_MODE": "eager",
+    }
+    app = create_app(app_config)
     with app.app_context():
         seeding = None
         if not args.skip_seed:
             upgrade(app)
-            shape = Shape(args.distributors, args.resellers, args.tenants, args.batch)
+            shape = Shape(
+                args.distributors, args.resellers, args.tenants, args.batch, args.seed_workers
+            )
             say(
                 f"seeding {shape.distributors} distributors, {shape.resellers} resellers, "
                 f"{shape.tenants} tenants through the service layer …"
             )
-            seeding = seed(shape, log=say)
+            seeding = seed(shape, app_config, log=say)
             say(
                 f"  tenants: {seeding['tenant_seconds']} s ({seeding['tenants_per_second']}/s); "
                 f"audit listener {seeding['audit_listener_seconds']} s"
@@ -130,6 +139,10 @@ def load_phase(args, db: BenchDatabase, fix, scratch: Path) -> dict[str, Any]:
         "FUSION_ENV": "production",
         "FUSION_SECRET_KEY": secrets.token_urlsafe(48),
         "FUSION_INSTANCE_PATH": str(scratch),
+        # Production runs jobs on rq (several web processes must not each run the schedules);
+        # nothing is enqueued by the GETs measured here. A queue prefix of the run's own.
+        "FUSION_REDIS_URL": args.redis,
+        "FUSION_RQ_QUEUE_PREFIX": db.name,
         "PYTHONPATH": str(ROOT),
     }
     bare_env = {"PYTHONPATH": str(ROOT)}
@@ -215,6 +228,7 @@ def main(argv: list[str] | None = None) -> int:
         "settings": {
             "database": db.name,
             "gunicorn": {"workers": args.workers, "worker_class": "sync"},
+            "fusion": {"FUSION_ENV": "production", "FUSION_JOBS_MODE": "rq"},
             "wrk": {
                 "connections": args.connections,
                 "threads": args.threads,

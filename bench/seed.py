@@ -8,8 +8,10 @@ transaction is committed every `batch` rows (`commit=False`) instead of after ea
 
 from __future__ import annotations
 
+import multiprocessing
 import random
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,6 +42,7 @@ class Shape:
     resellers: int = 1_000
     tenants: int = 100_000
     batch: int = 2_000
+    workers: int = 2  # processes creating tenants side by side, as several API workers would
 
 
 @dataclass
@@ -80,10 +83,11 @@ class ListenerClock:
         event.listen(Session, "after_flush", recorder._after_flush)
 
 
-def seed(shape: Shape, log: Callable[[str], None] = print) -> dict[str, Any]:
+def seed(shape: Shape, app_config: dict[str, Any], log: Callable[[str], None] = print):
     """Create group, distributors, resellers and tenants; return timings and row counts.
 
-    Runs inside an app context of the benchmark database (already migrated)."""
+    Runs inside an app context of the benchmark database (already migrated). The tenants are
+    made by `shape.workers` processes, each with an app of its own built from `app_config`."""
     session = get_db().session
     with acting_as(SEEDER):
         group = hierarchy.create_group(session, GROUP_NAME)
@@ -96,24 +100,28 @@ def seed(shape: Shape, log: Callable[[str], None] = print) -> dict[str, Any]:
     with ListenerClock() as clock, acting_as(group_actor):
         start = time.perf_counter()
         distributors = _create_many(
-            session, "distributor", [group.id], shape.distributors, shape.batch
+            session, "distributor", [group.id], range(shape.distributors), shape.batch
         )
         resellers = _create_many(
-            session, "reseller", [d.id for d in distributors], shape.resellers, shape.batch
+            session, "reseller", [d.id for d in distributors], range(shape.resellers), shape.batch
         )
         timings["intermediate_seconds"] = time.perf_counter() - start
-        log(
-            f"  {len(distributors) + len(resellers)} distributors and resellers in "
-            f"{timings['intermediate_seconds']:.1f} s"
-        )
-        # The parents stay referenced, so the service's scoped load of each tenant's parent
-        # is answered by the session's identity map (as it would be for the API's one row).
-        reseller_ids = [r.id for r in resellers]
-        start = time.perf_counter()
-        _create_many(
-            session, "tenant", reseller_ids, shape.tenants, shape.batch, progress=log, ids=False
-        )
-        timings["tenant_seconds"] = time.perf_counter() - start
+    log(
+        f"  {len(distributors) + len(resellers)} distributors and resellers in "
+        f"{timings['intermediate_seconds']:.1f} s"
+    )
+    reseller_ids = [str(r.id) for r in resellers]
+    jobs = [
+        (app_config, str(admin.id), reseller_ids, i, shape.workers, shape.tenants, shape.batch)
+        for i in range(shape.workers)
+    ]
+    start = time.perf_counter()
+    if shape.workers == 1:
+        done = [_tenant_worker(*jobs[0])]
+    else:
+        with multiprocessing.get_context("spawn").Pool(shape.workers) as pool:
+            done = pool.starmap(_tenant_worker, jobs)
+    timings["tenant_seconds"] = time.perf_counter() - start
     timings["total_seconds"] = timings["intermediate_seconds"] + timings["tenant_seconds"]
     orgs = shape.distributors + shape.resellers + shape.tenants
     counts = {
@@ -122,6 +130,8 @@ def seed(shape: Shape, log: Callable[[str], None] = print) -> dict[str, Any]:
         "events": session.scalar(select(func.count()).select_from(OutboxEvent)),
     }
     session.rollback()
+    listener = clock.seconds + sum(d["audit_listener_seconds"] for d in done)
+    busy = timings["intermediate_seconds"] + sum(d["seconds"] for d in done)
     return {
         "through": "fusion_core.hierarchy.services.create_organization(commit=False)",
         "commit_every": shape.batch,
@@ -129,8 +139,11 @@ def seed(shape: Shape, log: Callable[[str], None] = print) -> dict[str, Any]:
         **{k: round(v, 2) for k, v in timings.items()},
         "tenants_per_second": round(shape.tenants / timings["tenant_seconds"], 1),
         "organizations_per_second": round(orgs / timings["total_seconds"], 1),
-        "audit_listener_seconds": round(clock.seconds, 2),
-        "audit_listener_share": round(clock.seconds / timings["total_seconds"], 3),
+        "worker_seconds": [round(d["seconds"], 2) for d in done],
+        # Time inside the audit flush listener, summed over the processes, and its share of
+        # the time those processes spent seeding.
+        "audit_listener_seconds": round(listener, 2),
+        "audit_listener_share": round(listener / busy, 3),
         "rows": counts,
         "complete": counts["audit_entries"] >= orgs and counts["events"] >= orgs,
         "target_seconds": 60,
@@ -138,32 +151,56 @@ def seed(shape: Shape, log: Callable[[str], None] = print) -> dict[str, Any]:
     }
 
 
-def _create_many(
-    session: Session,
-    kind: str,
-    parent_ids: list,
-    count: int,
+def _tenant_worker(
+    app_config: dict[str, Any],
+    admin_id: str,
+    reseller_ids: list[str],
+    index: int,
+    workers: int,
+    tenants: int,
     batch: int,
-    progress: Callable[[str], None] | None = None,
-    ids: bool = True,
+) -> dict[str, float]:
+    """One seeding process: tenants index, index + workers, … (tenant n goes to reseller n % R)."""
+    from fusion_core.app import create_app
+
+    app = create_app(app_config)
+    with app.app_context():
+        session = get_db().session
+        admin = session.get(Admin, uuid.UUID(admin_id))
+        actor = iam.actor_for(admin, "cli")
+        # The parents stay referenced, so the service's scoped load of each tenant's parent is
+        # answered by the session's identity map (as it is for one API call's one parent).
+        resellers = session.scalars(
+            select(Organization).where(Organization.id.in_([uuid.UUID(r) for r in reseller_ids]))
+        ).all()
+        by_id = {str(r.id): r for r in resellers}
+        ordered = [by_id[r].id for r in reseller_ids]
+        start = time.perf_counter()
+        with ListenerClock() as clock, acting_as(actor):
+            _create_many(session, "tenant", ordered, range(index, tenants, workers), batch)
+        seconds = time.perf_counter() - start
+        get_db().engine.dispose()
+    return {"seconds": seconds, "audit_listener_seconds": clock.seconds}
+
+
+def _create_many(
+    session: Session, kind: str, parent_ids: list, numbers: range, batch: int
 ) -> list[Organization]:
+    """Organisations number n of `numbers`, under parent n % len(parent_ids), committed in batches."""
     made: list[Organization] = []
-    for n in range(count):
-        parent = parent_ids[n % len(parent_ids)]
+    for done, n in enumerate(numbers, 1):
         org = hierarchy.create_organization(
             session,
             kind,
-            parent,
+            parent_ids[n % len(parent_ids)],
             f"{kind.title()} {n:06d}",
             external_billing_id=f"BENCH-{kind[0].upper()}-{n:06d}",
             commit=False,
         )
-        if ids:
-            made.append(org)
-        if (n + 1) % batch == 0:
+        if kind != "tenant":
+            made.append(org)  # tenants are not kept: the identity map may let them go
+        if done % batch == 0:
             session.commit()
-            if progress and (n + 1) % (batch * 10) == 0:
-                progress(f"  {n + 1} {kind}s")
     session.commit()
     return made
 
