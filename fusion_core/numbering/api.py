@@ -77,13 +77,7 @@ class NumberItem(MethodView):
         """Change notes or (group admins) the vanity class; send If-Match."""
         number = services.get_number(session, id)
         check_if_match(number)
-        if "vanity_class" in data:
-            services.require_group(current_actor(), "change a vanity class")
-        services.require_write(current_actor())
-        for key, value in data.items():
-            setattr(number, key, value)
-        session.commit()
-        return with_etag(number)
+        return with_etag(services.update_number(session, number, data))
 
 
 @numbers.route("/<id:id>/history")

@@ -243,6 +243,18 @@ def import_job_failed(error: str, import_id: str) -> None:
         emit(session, "number_import.failed", imp.org_path, id=imp.id, error=imp.error)
 
 
+def update_number(session: Session, number: PhoneNumber, changes: dict[str, Any], actor=None):
+    """Notes (any administrator who may write) and the vanity class (group administrators)."""
+    actor = actor or current_actor()
+    require_write(actor)
+    if "vanity_class" in changes:
+        require_group(actor, "change a vanity class")
+    for key, value in changes.items():
+        setattr(number, key, value)
+    session.commit()
+    return number
+
+
 # --- inventory transitions ------------------------------------------------------------------
 
 
