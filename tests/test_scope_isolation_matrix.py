@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import func, select, text
 
 from fusion_core.audit.models import AuditEntry
+from fusion_core.catalog.models import Order, Product, Sku
 from fusion_core.db import Base, get_db
 from fusion_core.hierarchy.models import Organization, Subscription
 from fusion_core.iam.models import Admin, ApiToken
@@ -33,6 +34,9 @@ PATH_KINDS: dict[str, str] = {
     "/admins/{id}": "admin",
     "/auth/tokens/{id}": "token",
     "/audit/{id}": "audit_entry",
+    "/skus/{id}": "sku",
+    "/products/{id}": "product",
+    "/orders/{id}": "order",
 }
 
 # Each kind -> the model holding it (rows carry `org_path`) and a filter.
@@ -45,11 +49,55 @@ KIND_MODELS: dict[str, tuple[type, dict[str, Any]]] = {
     "admin": (Admin, {}),
     "token": (ApiToken, {}),
     "audit_entry": (AuditEntry, {}),
+    "sku": (Sku, {}),
+    "product": (Product, {}),
+    "order": (Order, {}),
 }
+
+# Kinds a group shares with its whole tree (the catalogue): every administrator of the group
+# sees them, although their path is the group's; other groups never do.
+GROUP_SHARED = {"sku", "product"}
+
+# Writes only group administrators may make: below the group they answer 403 (revealing
+# nothing about the ids named), whatever the body.
+GROUP_ONLY = {("POST", "/orders")}
+
 
 # Extra builders `build(make, orgs)` for kinds the base world lacks (orgs by name: "Group A",
 # "D1", "R11", "T111", "Group B", ...). A new kind adds a builder making one in several orgs.
-BUILDERS: list[Any] = []
+def _catalog(make, orgs) -> None:
+    """Each group's catalogue (a SKU, a product) and a completed order on some tenants."""
+    from fusion_core.catalog import services as catalog
+    from fusion_core.context import SYSTEM, acting_as
+    from fusion_core.hierarchy.models import Subscription as Sub
+
+    with make.app.app_context(), acting_as(SYSTEM):
+        session = get_db().session
+        products = {}
+        for name in ("Group A", "Group B"):
+            group = session.get(Organization, orgs[name].id)
+            sku = catalog.create_sku(
+                session,
+                {"kind": "license", "license_type": "sip_channel", "name": "Channel",
+                 "external_reference": f"SC-{name}"},
+                group,
+            )  # fmt: skip
+            products[name] = catalog.create_product(
+                session, {"name": "Trunk", "lines": [{"sku_id": sku.id, "quantity": 2}]}, group
+            )
+        for tenant, group in (("T111", "Group A"), ("T121", "Group A"), ("T211", "Group A"),
+                              ("TA", "Group A"), ("TB", "Group B")):  # fmt: skip
+            sub = session.scalars(
+                select(Sub).where(Sub.tenant_id == orgs[tenant].id, Sub.status == "active")
+            ).first()
+            catalog.place_order(
+                session,
+                {"type": "change", "subscription_id": sub.id,
+                 "lines": [{"product_id": products[group].id, "quantity": 1}]},
+            )  # fmt: skip
+
+
+BUILDERS: list[Any] = [_catalog]
 
 # Body fields and query parameters that reference a resource -> its kind
 # ("organization" is any organisation).
@@ -58,12 +106,16 @@ REFERENCES: dict[str, str] = {
     "organization_id": "organization",
     "within": "organization",
     "tenant_id": "tenant",
+    "subscription_id": "subscription",
     "actor_id": "admin",
 }
 
 # Operations with nothing to cross, and why.
 UNSCOPED: dict[tuple[str, str], str] = {
     ("POST", "/auth/tokens"): "public: exchanges the caller's own email and password",
+    ("POST", "/skus"): "adds to the caller's own group's catalogue (group administrators only)",
+    ("POST", "/products"): "adds to the caller's own group's catalogue; its SKUs are checked "
+    "against that catalogue (tests/catalog)",
 }
 
 # Sample values for body fields the generic filler cannot guess.
@@ -71,6 +123,7 @@ SAMPLES: dict[str, Any] = {
     "name": "Matrix",
     "password": "matrix-password-123",
     "role": "admin",
+    "type": "change",  # orders: the type that names an existing subscription
 }
 
 LEVELS = ("group", "distributor", "reseller", "tenant")
@@ -111,6 +164,11 @@ class Viewer:
     def is_ancestor(self, path: str) -> bool:
         return self.org.org_path.startswith(path)
 
+    def sees(self, r: Resource) -> bool:
+        return self.in_scope(r.org_path) or (
+            r.kind in GROUP_SHARED and self.is_ancestor(r.org_path)
+        )
+
 
 @dataclass
 class World:
@@ -123,14 +181,14 @@ class World:
         picked: dict[str, Resource] = {}
         for r in self.resources:
             matches = r.kind == kind or (kind == "organization" and r.kind in LEVELS)
-            if matches and not viewer.in_scope(r.org_path) and r.org_path not in picked:
+            if matches and not viewer.sees(r) and r.org_path not in picked:
                 picked[r.org_path] = r
         return list(picked.values())
 
     def in_scope(self, viewer: Viewer, kind: str) -> Resource | None:
         for r in self.resources:
             matches = r.kind == kind or (kind == "organization" and r.kind in LEVELS)
-            if matches and viewer.in_scope(r.org_path):
+            if matches and viewer.sees(r):
                 return r
         return None
 
@@ -139,7 +197,7 @@ class World:
         outside the subtree, except the viewer's own ancestors (its path lists them)."""
         markers = set()
         for r in self.resources:
-            if viewer.in_scope(r.org_path) or r.kind == "audit_entry":
+            if viewer.sees(r) or r.kind == "audit_entry":
                 continue
             if r.kind in LEVELS and viewer.is_ancestor(r.org_path):
                 continue
@@ -456,6 +514,7 @@ def test_writes_naming_another_subtree_are_refused_and_change_nothing(app, make,
             kinds = param_kinds(op)
             if None in kinds.values() or any(w.in_scope(viewer, k) is None for k in kinds.values()):
                 continue
+            group_only = op.key in GROUP_ONLY and viewer.level != "group"
             for name, kind in body_references(op, doc).items():
                 if kind is None:
                     continue
@@ -467,7 +526,7 @@ def test_writes_naming_another_subtree_are_refused_and_change_nothing(app, make,
                     )
                     calls += 1
                     where = f"{op} as {viewer.name} with {name}={target.id} ({target.kind})"
-                    if response.status_code not in allowed:
+                    if response.status_code not in (allowed | {403} if group_only else allowed):
                         failures.append(f"{where}: {response.status_code} {response.data[:200]!r}")
                         continue
                     found = leaks(

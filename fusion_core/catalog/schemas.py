@@ -151,8 +151,10 @@ class OrderSchema(StrictSchema):
     )
     tenant_id = fields.UUID(metadata={"description": "new_subscription orders"})
     subscription_id = fields.UUID(metadata={"description": "change orders"})
+    # At least one line: checked by the service after the subscription or tenant, so a
+    # foreign id is refused as such whatever the lines.
     lines = fields.List(
-        fields.Nested(OrderLineSchema), required=True, validate=validate.Length(min=1, max=100)
+        fields.Nested(OrderLineSchema), required=True, validate=validate.Length(max=100)
     )
     effect = fields.List(fields.Dict(), dump_only=True)
     idempotency_key = fields.String(dump_only=True)

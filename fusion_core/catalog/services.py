@@ -350,6 +350,10 @@ def _target(session: Session, data: dict[str, Any], actor: Actor) -> tuple[str, 
 
 
 def _order_products(session: Session, data: dict[str, Any], group: str) -> dict[uuid.UUID, Product]:
+    if not data["lines"]:
+        raise ValidationFailed(
+            "An order has at least one line.", errors={"lines": ["At least one line."]}
+        )
     errors: dict[str, Any] = {}
     products: dict[uuid.UUID, Product] = {}
     for i, line in enumerate(data["lines"]):
