@@ -40,6 +40,7 @@ from fusion_core.hierarchy import services as hierarchy
 from fusion_core.hierarchy.models import Organization
 from fusion_core.iam import services as iam
 from fusion_core.iam.models import Admin
+from fusion_core.plugins import menu
 from fusion_core.scope import in_scope, load, scoped
 from webui import accounts
 from webui.branding import brand_of, current_brand
@@ -152,13 +153,13 @@ def breadcrumbs(org: Organization) -> list[tuple[str, str]]:
 
 @portal.app_context_processor
 def _layout() -> dict[str, Any]:
-    if request.blueprint != "portal":
+    # Every page but the API's: plugins' portal pages extend the same layout.
+    if request.path.startswith("/api/"):
         return {}
     context: dict[str, Any] = {"brand": current_brand()}
     if current_user.is_authenticated:
         actor = current_actor()
-        items = sorted(flatten(hook().menu_items(actor=actor)), key=lambda i: (i.order, i.label))
-        context["menu"] = items
+        context["menu"] = menu(actor)
         context["home_org"] = current_user.organization
     return context
 
@@ -195,6 +196,16 @@ def _fusion_error(exc: FusionError):
     if exc.status == 404:
         return render("error.html", 404, title="Not found", message=exc.message)
     return render("error.html", exc.status, title="Not possible", message=exc.message)
+
+
+@portal.app_errorhandler(404)
+def _not_found(exc):
+    """Unknown portal addresses get a page; the API keeps its JSON errors."""
+    if request.path.startswith("/api/") or request.path.startswith("/vendor/"):
+        from fusion_core.api.errors import handle_http_exception
+
+        return handle_http_exception(exc)
+    return render("error.html", 404, title="Not found", message="There is no page here.")
 
 
 @portal.errorhandler(CSRFError)

@@ -339,3 +339,13 @@ def test_global_search_finds_organisations_and_admins_in_scope(portal, make):
     assert "Nothing matches" in sibling
     assert str(tree["sibling_tenant"].id) not in sibling
     assert "findme@example.test" in text(client.get("/search?q=findme"))
+
+
+def test_unknown_portal_address_is_a_page_and_the_api_keeps_json(portal, api, make):
+    client = portal(make.admin(make.group()))
+    page = client.get("/no-such-page")
+    assert page.status_code == 404
+    assert "There is no page here." in text(page)
+    missing = api.get("/api/v1/no-such-thing")
+    assert missing.status_code == 404
+    assert missing.get_json()["code"] == "not_found"
