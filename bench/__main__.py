@@ -216,6 +216,10 @@ def summary(result: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    if (sys.argv[1:] if argv is None else argv)[:1] == ["portal"]:
+        from bench import portal  # `python -m bench portal [...]`: the portal's page timings
+
+        return portal.main((sys.argv[1:] if argv is None else argv)[1:])
     args = parse_args(argv)
     started = datetime.now(UTC)
     scratch = load.scratch_dir()
