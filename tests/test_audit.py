@@ -437,6 +437,63 @@ def _sync_status_lifecycle() -> Lifecycle:
     return Lifecycle(create, change, lambda session, status: session.delete(status))
 
 
+def _catalog_group(session, with_product: bool = True):
+    from fusion_core.catalog import services as catalog
+
+    group = hierarchy.create_group(session, "Meta group")
+    session.commit()
+    sku = catalog.create_sku(
+        session,
+        {"kind": "license", "license_type": "sip_channel", "name": "Meta channel",
+         "external_reference": "META-SC"},
+        group,
+    )  # fmt: skip
+    if not with_product:
+        return group, sku, None
+    product = catalog.create_product(
+        session, {"name": "Meta trunk", "lines": [{"sku_id": sku.id, "quantity": 2}]}, group
+    )
+    return group, sku, product
+
+
+def _ordered(session):
+    """A completed order on a new tenant's subscription; (order, subscription)."""
+    from fusion_core.catalog import services as catalog
+
+    group, _sku, product = _catalog_group(session)
+    platform = sorted(get_registry().platforms)[0]
+    order, _ = catalog.place_order(
+        session,
+        {"type": "new_tenant", "tenant": {"parent_id": group.id, "name": "Meta tenant"},
+         "subscription": {"platform": platform, "name": "Meta sub"},
+         "lines": [{"product_id": product.id, "quantity": 3}]},
+    )  # fmt: skip
+    return order
+
+
+def _catalog_lifecycle(pick, change) -> Callable[[], Lifecycle]:
+    def make() -> Lifecycle:
+        return Lifecycle(pick, change, lambda session, row: session.delete(row))
+
+    return make
+
+
+def _entitlement(session):
+    from fusion_core.catalog.models import Entitlement
+
+    order = _ordered(session)
+    return session.scalar(
+        select(Entitlement).where(Entitlement.subscription_id == order.subscription_id)
+    )
+
+
+def _hold(session):
+    from fusion_core.catalog import ledger
+
+    ent = _entitlement(session)
+    return ledger.consume(session, ent.subscription_id, ent.sku_id, 2, ("meta", "holder"))
+
+
 # One factory per audited model; a plugin adding a model adds its factory here (or its own
 # meta-test in its package: the audit is proven per model, not assumed).
 LIFECYCLES: dict[str, Callable[[], Lifecycle]] = {
@@ -445,6 +502,24 @@ LIFECYCLES: dict[str, Callable[[], Lifecycle]] = {
     "Admin": _admin_lifecycle,
     "ApiToken": _token_lifecycle,
     "SyncStatus": _sync_status_lifecycle,
+    "Sku": _catalog_lifecycle(
+        lambda s: _catalog_group(s, with_product=False)[1],
+        lambda s, sku: setattr(sku, "name", "Renamed"),
+    ),
+    "Product": _catalog_lifecycle(
+        lambda s: _catalog_group(s)[2], lambda s, product: setattr(product, "active", False)
+    ),
+    "ProductLine": _catalog_lifecycle(
+        lambda s: _catalog_group(s)[2].lines[0], lambda s, line: setattr(line, "quantity", 5)
+    ),
+    "Order": _catalog_lifecycle(_ordered, lambda s, order: setattr(order, "bss_reference", "B")),
+    "OrderLine": _catalog_lifecycle(
+        lambda s: _ordered(s).lines[0], lambda s, line: setattr(line, "quantity", 4)
+    ),
+    "Entitlement": _catalog_lifecycle(_entitlement, lambda s, ent: setattr(ent, "ordered", 9)),
+    "EntitlementHold": _catalog_lifecycle(
+        _hold, lambda s, hold: setattr(hold, "holder_id", "other")
+    ),
 }
 
 

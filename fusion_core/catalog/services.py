@@ -516,9 +516,9 @@ def place_order(
         return _replay(existing, h, idempotency_key), True
     products = _order_products(session, data, group)
     try:
+        # Added once fulfilled: the audit records it as created completed (or rejected). The
+        # "submitted" state is for fulfilment that would wait on an outside system.
         order = _new_order(data, plain, h, idempotency_key, group, path)
-        session.add(order)
-        session.flush()
         try:
             tenant, sub, effect = _fulfil(session, data, target, products, actor)
         except OrderRejected as rejection:
@@ -541,6 +541,7 @@ def place_order(
             for line in order.lines:
                 line.org_path = sub.org_path
             order.effect = effect
+            session.add(order)
             emit(
                 session,
                 "order.completed",
