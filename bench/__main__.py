@@ -10,6 +10,7 @@ import json
 import os
 import platform
 import secrets
+import shutil
 import sys
 import time
 from datetime import UTC, datetime
@@ -259,6 +260,7 @@ def main(argv: list[str] | None = None) -> int:
             say(f"database kept: {db.name} (reuse: --skip-seed --database {db.name})")
         else:
             db.drop()
+        shutil.rmtree(scratch, ignore_errors=True)  # wrk scripts (tokens), gunicorn logs
     result["machine"]["loadavg_at_end"] = list(os.getloadavg())
     result["elapsed_seconds"] = round(time.perf_counter() - clock, 1)
     checks = [result["seeding"]["pass"]] if result.get("seeding") else []

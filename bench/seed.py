@@ -111,16 +111,26 @@ def seed(shape: Shape, app_config: dict[str, Any], log: Callable[[str], None] = 
         f"{timings['intermediate_seconds']:.1f} s"
     )
     reseller_ids = [str(r.id) for r in resellers]
-    jobs = [
-        (app_config, str(admin.id), reseller_ids, i, shape.workers, shape.tenants, shape.batch)
+    # Each process builds its app and loads the resellers first; the clock starts when all are
+    # ready, so it measures creating tenants, not starting Python.
+    ctx = multiprocessing.get_context("spawn")
+    ready, results = ctx.Barrier(shape.workers + 1), ctx.Queue()
+    processes = [
+        ctx.Process(
+            target=_tenant_worker,
+            args=(app_config, str(admin.id), reseller_ids, i, shape, ready, results),
+        )
         for i in range(shape.workers)
     ]
+    for process in processes:
+        process.start()
+    ready.wait(timeout=300)
     start = time.perf_counter()
-    if shape.workers == 1:
-        done = [_tenant_worker(*jobs[0])]
-    else:
-        with multiprocessing.get_context("spawn").Pool(shape.workers) as pool:
-            done = pool.starmap(_tenant_worker, jobs)
+    done = [results.get(timeout=1800) for _ in processes]
+    for process in processes:
+        process.join()
+    if any(process.exitcode for process in processes) or any("error" in d for d in done):
+        raise RuntimeError(f"a seeding process failed: {done}")
     timings["tenant_seconds"] = time.perf_counter() - start
     timings["total_seconds"] = timings["intermediate_seconds"] + timings["tenant_seconds"]
     orgs = shape.distributors + shape.resellers + shape.tenants
@@ -156,10 +166,10 @@ def _tenant_worker(
     admin_id: str,
     reseller_ids: list[str],
     index: int,
-    workers: int,
-    tenants: int,
-    batch: int,
-) -> dict[str, float]:
+    shape: Shape,
+    ready: Any,
+    results: Any,
+) -> None:
     """One seeding process: tenants index, index + workers, … (tenant n goes to reseller n % R)."""
     from fusion_core.app import create_app
 
@@ -174,13 +184,20 @@ def _tenant_worker(
             select(Organization).where(Organization.id.in_([uuid.UUID(r) for r in reseller_ids]))
         ).all()
         by_id = {str(r.id): r for r in resellers}
-        ordered = [by_id[r].id for r in reseller_ids]
+        parents = [by_id[r].id for r in reseller_ids]
+        session.commit()
+        ready.wait(timeout=300)
         start = time.perf_counter()
-        with ListenerClock() as clock, acting_as(actor):
-            _create_many(session, "tenant", ordered, range(index, tenants, workers), batch)
+        try:
+            with ListenerClock() as clock, acting_as(actor):
+                numbers = range(index, shape.tenants, shape.workers)
+                _create_many(session, "tenant", parents, numbers, shape.batch)
+        except Exception as exc:
+            results.put({"error": f"{type(exc).__name__}: {exc}"})
+            raise
         seconds = time.perf_counter() - start
         get_db().engine.dispose()
-    return {"seconds": seconds, "audit_listener_seconds": clock.seconds}
+    results.put({"seconds": seconds, "audit_listener_seconds": clock.seconds})
 
 
 def _create_many(
