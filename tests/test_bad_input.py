@@ -163,6 +163,15 @@ CASES = [
         "id",
         "Not a valid UUID",
     ),
+    (
+        "audit id beyond the database's range",
+        "GET",
+        "audit/99999999999999999999",
+        None,
+        404,
+        "id",
+        "Not found",
+    ),
     ("wrong sort field", "GET", "tenants?sort=password", None, 422, "sort", "Sort by one of"),
     (
         "per_page over max",

@@ -57,6 +57,18 @@ def test_search_is_case_insensitive_over_name_and_billing_id(shop):
     assert nothing.json["items"] == [] and nothing.json["total"] == 0
 
 
+def test_search_treats_wildcards_as_characters(shop, make):
+    tree, _tenants, client = shop
+    make.org("tenant", tree["reseller"], "100% Fibre")
+    make.org("tenant", tree["reseller"], "snake_case Ltd")
+    make.org("tenant", tree["reseller"], "Back\\slash")
+    assert names(client.get("tenants", query_string={"q": "%"})) == ["100% Fibre"]
+    assert names(client.get("tenants", query_string={"q": "_"})) == ["snake_case Ltd"]
+    assert names(client.get("tenants", query_string={"q": "e_c"})) == ["snake_case Ltd"]
+    assert names(client.get("tenants", query_string={"q": "k\\s"})) == ["Back\\slash"]
+    assert names(client.get("tenants", query_string={"q": "0% F"})) == ["100% Fibre"]
+
+
 def test_sort_ascending_descending_and_stable(shop, make):
     tree, tenants, client = shop
     within = f"within={tree['reseller'].id}"

@@ -37,6 +37,13 @@ def page_schema(item_schema: type[Schema]) -> type[Schema]:
     )
 
 
+def contains_pattern(text: str) -> str:
+    """A LIKE pattern matching `text` literally anywhere (lower-cased): `%` and `_` in a
+    search are characters to find, not wildcards. Use with `.like(pattern, escape="\\")`."""
+    escaped = text.strip().lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
 def paginate(
     stmt: Select,
     args: dict[str, Any],
@@ -48,8 +55,8 @@ def paginate(
 ) -> dict[str, Any]:
     """Run a list query; `tiebreak` (the id column) makes the order total so pages never overlap."""
     if args.get("q") and search:
-        like = f"%{args['q'].strip().lower()}%"
-        stmt = stmt.where(or_(*[func.lower(column).like(like) for column in search]))
+        like = contains_pattern(args["q"])
+        stmt = stmt.where(or_(*[func.lower(column).like(like, escape="\\") for column in search]))
     sort = args.get("sort") or default_sort
     key = sort.lstrip("-")
     if key not in sortable:

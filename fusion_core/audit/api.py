@@ -80,6 +80,8 @@ class AuditItem(MethodView):
     @blp.alt_response(404, schema=ErrorSchema)
     def get(self, id):
         """One audit entry."""
+        if id >= 2**63:  # beyond BIGINT: the database would fail, not answer
+            raise NotFound(f"No audit entry with id {id}.", errors={"id": ["Not found."]})
         entry = session.get(AuditEntry, id)
         if entry is None or not in_scope(entry.org_path):
             raise NotFound(f"No audit entry with id {id}.", errors={"id": ["Not found."]})
