@@ -111,8 +111,9 @@ def _seed(app, args) -> dict[str, Any]:
     if batch:
         with engine.begin() as conn:
             conn.execute(insert(table), batch)
-    with engine.begin() as conn:
-        conn.execute(text("ANALYZE"))
+    # What autovacuum does on a live database: statistics and the visibility map.
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("VACUUM ANALYZE organizations"))
     seconds = time.perf_counter() - started
 
     # Subscriptions on the sampled tenants, through the service: their cards show on the page.
@@ -204,7 +205,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 client, lambda i: "/tenants", args.warmup, args.requests, "Tenants"
             ),
             "tenant_list_page_40": _measure(
-                client, lambda i: "/tenants?page=40", args.warmup, args.requests, "Page 40 of"
+                client, lambda i: "/tenants?page=40", args.warmup, args.requests, "Page 40"
             ),
             "tenant_list_search": _measure(
                 client,

@@ -43,6 +43,7 @@ from webui.views import (
 )
 
 PER_PAGE = 25
+COUNT_CAP = 1_000
 KIND_OF = {"distributors": "distributor", "resellers": "reseller", "tenants": "tenant"}
 PLURAL = {v: k for k, v in KIND_OF.items()}
 
@@ -56,7 +57,11 @@ def page_args() -> tuple[int, str, str]:
 
 
 def run_list(stmt, sortable: dict[str, Any], default: str, search: list[Any], tiebreak):
-    """Search, sort and one page of `stmt`, with the total (the lists of every section)."""
+    """Search, sort and one page of `stmt` (the lists of every section).
+
+    The total is counted exactly up to COUNT_CAP rows past the page; beyond that the page
+    says "1,000+" instead: counting 100,000 tenants on every page view would cost more
+    than showing them."""
     page, query, sort = page_args()
     if query:
         like = f"%{query.lower()}%"
@@ -64,14 +69,28 @@ def run_list(stmt, sortable: dict[str, Any], default: str, search: list[Any], ti
     if sort.lstrip("-") not in sortable:
         sort = default
     column = sortable[sort.lstrip("-")]
-    total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
+    offset = (page - 1) * PER_PAGE
+    limit = offset + COUNT_CAP
+    counted = session.scalar(
+        select(func.count()).select_from(stmt.order_by(None).limit(limit + 1).subquery())
+    )
     rows = session.scalars(
         stmt.order_by(column.desc() if sort.startswith("-") else column.asc(), tiebreak)
         .limit(PER_PAGE)
-        .offset((page - 1) * PER_PAGE)
+        .offset(offset)
     ).all()
-    pages = max((total + PER_PAGE - 1) // PER_PAGE, 1)
-    return {"rows": rows, "total": total, "page": page, "pages": pages, "q": query, "sort": sort}
+    capped = counted > limit
+    total = None if capped else counted
+    return {
+        "rows": rows,
+        "total": total,
+        "total_label": f"{limit:,}+" if capped else f"{counted:,}",
+        "page": page,
+        "pages": None if capped else max((counted + PER_PAGE - 1) // PER_PAGE, 1),
+        "has_next": capped or offset + PER_PAGE < counted,
+        "q": query,
+        "sort": sort,
+    }
 
 
 def names_of(ids) -> dict[Any, str]:

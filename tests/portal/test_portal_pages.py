@@ -349,3 +349,21 @@ def test_unknown_portal_address_is_a_page_and_the_api_keeps_json(portal, api, ma
     missing = api.get("/api/v1/no-such-thing")
     assert missing.status_code == 404
     assert missing.get_json()["code"] == "not_found"
+
+
+def test_large_lists_count_only_up_to_a_cap(portal, make, monkeypatch):
+    from webui import sections
+
+    monkeypatch.setattr(sections, "PER_PAGE", 2)
+    monkeypatch.setattr(sections, "COUNT_CAP", 3)
+    group = make.group()
+    for i in range(12):
+        make.org("tenant", group, f"T{i:02d}")
+    client = portal(make.admin(group))
+    first = text(client.get("/tenants"))
+    assert "<small>(3+)</small>" in first
+    assert "<span>Page 1</span>" in first and 'rel="next"' in first
+    last = text(client.get("/tenants?page=6"))
+    assert "<small>(12)</small>" in last
+    assert "<span>Page 6 of 6</span>" in last and 'rel="next"' not in last
+    assert re.findall(r'<tr>\s*<td><a href="/orgs/[^"]+">([^<]+)</a></td>', last) == ["T10", "T11"]
