@@ -221,6 +221,10 @@ def main(argv: list[str] | None = None) -> int:
         from bench import portal  # `python -m bench portal [...]`: the portal's page timings
 
         return portal.main((sys.argv[1:] if argv is None else argv)[1:])
+    if (sys.argv[1:] if argv is None else argv)[:1] == ["catalog"]:
+        from bench import catalog  # `python -m bench catalog [...]`: orders, ledger, licence report
+
+        return catalog.main((sys.argv[1:] if argv is None else argv)[1:])
     args = parse_args(argv)
     started = datetime.now(UTC)
     scratch = load.scratch_dir()
