@@ -127,10 +127,15 @@ def _owner(tenant_path: str, uppers: dict[str, Any], target: int) -> str:
 
 
 def as_json(rows: Iterator[dict]) -> Iterator[str]:
-    yield "["
+    """A JSON list, written 500 rows at a time."""
+    chunk = ["["]
     for i, row in enumerate(rows):
-        yield ("," if i else "") + "\n" + json.dumps(row)
-    yield "\n]\n"
+        chunk.append(("," if i else "") + "\n" + json.dumps(row))
+        if len(chunk) >= 500:
+            yield "".join(chunk)
+            chunk = []
+    chunk.append("\n]\n")
+    yield "".join(chunk)
 
 
 def as_csv(rows: Iterator[dict]) -> Iterator[str]:
