@@ -55,12 +55,21 @@ def scoped(stmt: Select, model: type, actor: Actor | None = None) -> Select:
     return stmt.where(subtree(model.org_path, actor.org_path))
 
 
-def load(model: type[T], ident: Any, actor: Actor | None = None, *, what: str | None = None) -> T:
-    """Load one row by id, or raise NotFound when it is missing *or* out of scope."""
+def load(
+    model: type[T],
+    ident: Any,
+    actor: Actor | None = None,
+    *,
+    what: str | None = None,
+    field: str = "id",
+) -> T:
+    """Load one row by id, or raise NotFound when it is missing *or* out of scope.
+
+    `field` names where the id came from (a query argument such as `within`) in the error."""
     what = what or getattr(model, "__label__", model.__name__.lower())
     if not isinstance(ident, uuid.UUID):
-        raise NotFound(f"No {what} with id {ident!r}.", errors={"id": ["Not a valid UUID."]})
+        raise NotFound(f"No {what} with id {ident!r}.", errors={field: ["Not a valid UUID."]})
     obj = session.get(model, ident)
     if obj is None or not in_scope(obj.org_path, actor):
-        raise NotFound(f"No {what} with id {ident}.", errors={"id": ["Not found."]})
+        raise NotFound(f"No {what} with id {ident}.", errors={field: ["Not found."]})
     return obj

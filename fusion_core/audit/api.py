@@ -58,7 +58,7 @@ class AuditCollection(MethodView):
             if key in args:
                 stmt = stmt.where(getattr(AuditEntry, key) == args[key])
         if "organization_id" in args:
-            org = load(Organization, args["organization_id"])
+            org = load(Organization, args["organization_id"], field="organization_id")
             stmt = stmt.where(subtree(AuditEntry.org_path, org.org_path))
         if "since" in args:
             stmt = stmt.where(AuditEntry.at >= args["since"])

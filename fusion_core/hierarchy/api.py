@@ -55,7 +55,7 @@ def organization_blueprint(kind: str, plural: str) -> Blueprint:
             if "parent_id" in args:
                 stmt = stmt.where(Organization.parent_id == args["parent_id"])
             if "within" in args:
-                within = load(Organization, args["within"])
+                within = load(Organization, args["within"], field="within")
                 stmt = stmt.where(subtree(Organization.org_path, within.org_path))
             if "status" in args:
                 stmt = stmt.where(Organization.status == args["status"])
