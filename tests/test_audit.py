@@ -258,6 +258,22 @@ def test_orm_bulk_changes_on_audited_models_are_refused(app, make, statement):
         assert session.scalar(select(func.count()).select_from(Subscription)) == 1
 
 
+def test_legacy_query_bulk_update_is_refused_too(app, make):
+    make.tree()
+    with app.app_context(), acting_as(CLI):
+        session = get_db().session
+        with pytest.raises(RuntimeError, match="bypasses the audit"):
+            session.query(Organization).filter(Organization.kind == "tenant").update(
+                {"status": "suspended"}
+            )
+        session.rollback()
+        with pytest.raises(RuntimeError, match="bypasses the audit"):
+            session.query(Admin).delete()
+        session.rollback()
+        suspended = select(func.count()).where(Organization.status == "suspended")
+        assert session.scalar(suspended) == 0
+
+
 # --- GET /api/v1/audit -----------------------------------------------------------------------
 
 
