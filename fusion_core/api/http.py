@@ -8,6 +8,7 @@ import re
 from typing import Any
 
 from flask import Flask, current_app, g, request
+from werkzeug.exceptions import UnsupportedMediaType
 
 from fusion_core.context import Actor, new_request_id, reset_actor, set_actor
 from fusion_core.db import get_db
@@ -41,6 +42,10 @@ def _begin() -> None:
     in_api = request.path.startswith(API_PREFIX + "/")
     if in_api and request.path != API_PREFIX + "/openapi.json" and not _is_public(request.endpoint):
         authenticate_bearer()
+    has_body = request.content_length or request.headers.get("Transfer-Encoding") == "chunked"
+    if in_api and request.method in ("POST", "PUT", "PATCH") and has_body and not request.is_json:
+        # Without this the JSON parser sees no body and reports every field as missing.
+        raise UnsupportedMediaType()
 
 
 def authenticate_bearer() -> None:
