@@ -31,6 +31,7 @@ from flask_login import LoginManager, current_user, login_required, login_user, 
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from marshmallow import Schema, ValidationError
 from sqlalchemy import select
+from sqlalchemy.orm import joinedload
 
 from fusion_core.api.http import act_as
 from fusion_core.context import acting_as, current_actor
@@ -80,7 +81,10 @@ def _setup(state) -> None:
 @login_manager.user_loader
 def _load_admin(admin_id: str) -> Admin | None:
     try:
-        admin = get_db().session.get(Admin, uuid.UUID(admin_id))
+        # The organisation comes in the same query: every page needs it (menu, sidebar).
+        admin = get_db().session.get(
+            Admin, uuid.UUID(admin_id), options=[joinedload(Admin.organization)]
+        )
     except ValueError:
         return None
     return admin if admin is not None and admin.active else None
