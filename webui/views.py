@@ -181,6 +181,8 @@ def field_errors(exc: FusionError | ValidationError) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     for key, value in (messages or {}).items():
         out[key] = [str(v) for v in value] if isinstance(value, list) else [str(value)]
+    if not out:  # an error about the whole form (e.g. a read-only role): shown above it
+        out["_form"] = [getattr(exc, "message", str(exc))]
     return out
 
 

@@ -367,3 +367,48 @@ def test_large_lists_count_only_up_to_a_cap(portal, make, monkeypatch):
     assert "<small>(12)</small>" in last
     assert "<span>Page 6 of 6</span>" in last and 'rel="next"' not in last
     assert re.findall(r'<tr>\s*<td><a href="/orgs/[^"]+">([^<]+)</a></td>', last) == ["T10", "T11"]
+
+
+def test_read_only_admins_get_no_quick_actions_and_writes_are_refused(portal, make):
+    group = make.group()
+    tenant = make.org("tenant", group, "Keep Me")
+    client = portal(make.admin(group, role="read_only"))
+    listing = text(client.get("/tenants"))
+    assert "Keep Me" in listing
+    assert 'aria-label="Edit Keep Me"' not in listing
+    client.get(f"/orgs/{tenant.id}/edit")
+    refused = client.post(f"/orgs/{tenant.id}/edit", {"name": "Changed"})
+    assert refused.status_code == 422 or refused.status_code == 403
+    assert "read-only" in text(refused)
+    assert "Keep Me" in text(client.get(f"/orgs/{tenant.id}"))
+
+
+def test_admin_edit_errors_show_beside_the_field(portal, make):
+    group = make.group()
+    me = make.admin(group)
+    other = make.admin(group, email="other@example.test")
+    client = portal(me)
+    client.get(f"/admins/{me.id}/edit")
+    demote = client.post(
+        f"/admins/{me.id}/edit",
+        {"email": me.email, "name": "Me", "role": "read_only", "active": "on"},
+    )
+    assert demote.status_code == 422
+    assert re.search(
+        r'id="f-role-error" class="field-error">Not on your own account\.', text(demote)
+    )
+    taken = client.post(
+        f"/admins/{me.id}/edit",
+        {"email": other.email, "name": "Me", "role": "admin", "active": "on"},
+    )
+    assert re.search(r'id="f-email-error" class="field-error">Already in use\.', text(taken))
+    client.get(f"/admins/{other.id}/edit")
+    ok = client.post(
+        f"/admins/{other.id}/edit",
+        {"email": other.email, "name": "Renamed Other", "role": "read_only"},
+        follow_redirects=True,
+    )
+    body = text(ok)
+    assert "other@example.test saved." in body
+    row = re.search(r"<tr>\s*<td>other@example.test</td>(.*?)</tr>", body, re.S).group(1)
+    assert "Renamed Other" in row and "read-only" in row and "inactive" in row
