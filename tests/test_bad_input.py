@@ -190,6 +190,15 @@ CASES = [
         "organization_id",
         "Not found",
     ),
+    (
+        "unknown query argument",
+        "GET",
+        "tenants?parnet_id=x",
+        None,
+        422,
+        "parnet_id",
+        "Unknown field",
+    ),
     ("wrong sort field", "GET", "tenants?sort=password", None, 422, "sort", "Sort by one of"),
     (
         "per_page over max",

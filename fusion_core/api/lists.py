@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, ValidationError, fields, pre_load, validate
 from sqlalchemy import Select, func, or_, select
 
 from fusion_core.db import session
@@ -19,6 +19,16 @@ class ListArgs(Schema):
     per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=MAX_PER_PAGE))
     q = fields.String(metadata={"description": "case-insensitive search"})
     sort = fields.String(metadata={"description": "field name, '-' prefix for descending"})
+
+    @pre_load
+    def refuse_unknown_arguments(self, data, **_kwargs):
+        """A misspelt filter must not silently list everything: name it. (webargs drops
+        unknown query arguments before the schema sees them as unknown, so check here.)"""
+        known = {f.data_key or name for name, f in self.load_fields.items()}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValidationError({key: ["Unknown field."] for key in unknown})
+        return data
 
 
 @functools.cache
