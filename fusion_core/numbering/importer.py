@@ -3,8 +3,9 @@
 Two passes. `validate_rows()` checks every row (phonenumbers, the import against itself, the
 import against the platform's numbers and ranges) and answers a per-row report; it costs one
 pass over the *rows*, never over the numbers a range holds. `execute()` then writes the
-numbers in chunks with Core `insert()` executemany: a 1,000,000-number range is generated
-10,000 numbers at a time and never held in memory at once.
+numbers in chunks (Core `insert()` executemany; COPY on PostgreSQL, same rows, same
+transaction): a 1,000,000-number range is generated 10,000 numbers at a time and never held in
+memory at once.
 
 Audit: the numbers an import creates are not audited one by one (a million audit rows would
 double the import's cost and say nothing more than "this import created these"). The import
@@ -297,6 +298,38 @@ def _chunks(items: Iterator[dict[str, Any]], size: int) -> Iterator[list[dict[st
         yield chunk
 
 
+COPY_COLUMNS = (
+    "id",
+    "e164",
+    "country",
+    "number_type",
+    "vanity_class",
+    "area",
+    "state",
+    "notes",
+    "org_path",
+    "range_id",
+    "import_id",
+    "version",
+    "created_at",
+    "updated_at",
+)
+
+
+def _copy_writer(session: Session) -> Callable[[list[dict[str, Any]]], None]:
+    """PostgreSQL: write chunks with COPY on the session's own connection (same transaction),
+    several times faster than INSERT for a million rows; rows are the same dicts."""
+    driver = session.connection().connection.driver_connection
+    statement = f"COPY numbers ({', '.join(COPY_COLUMNS)}) FROM STDIN"
+
+    def write(chunk: list[dict[str, Any]]) -> None:
+        with driver.cursor() as cursor, cursor.copy(statement) as copy:
+            for row in chunk:
+                copy.write_row([row[column] for column in COPY_COLUMNS])
+
+    return write
+
+
 def execute(
     session: Session, imp: NumberImport, progress: Callable[[int], None] | None = None
 ) -> None:
@@ -328,9 +361,14 @@ def execute(
                 range_id = block.id
             yield from _number_rows(row, imp.org_path, state, imp.id, range_id, now)
 
+    session.flush()  # the import record, which the numbers refer to (COPY does not autoflush)
+    write = _copy_writer(session) if session.get_bind().dialect.name == "postgresql" else None
     done = 0
     for chunk in _chunks(rows(), CHUNK):
-        session.execute(insert(table), chunk)
+        if write is not None:
+            write(chunk)
+        else:
+            session.execute(insert(table), chunk)
         done += len(chunk)
         if progress is not None:
             progress(done)
