@@ -155,10 +155,10 @@ def load_phase(args, db: BenchDatabase, fix, scratch: Path) -> dict[str, Any]:
         load.gunicorn("bench.bare_app:app", args.workers, bare_env, "/ping", scratch) as bare,
     ):
         targets = [
-            load.Target("bare", bare, "/ping", expect=lambda body: body["service"] == "bare"),
+            load.Target("bare", bare.base, "/ping", expect=lambda body: body["service"] == "bare"),
             load.Target(
                 "tenant_get",
-                fusion,
+                fusion.base,
                 "/api/v1/tenants/{id}",
                 token=fix.group_admin_token,
                 ids=fix.tenant_ids,
@@ -166,7 +166,7 @@ def load_phase(args, db: BenchDatabase, fix, scratch: Path) -> dict[str, Any]:
             ),
             load.Target(
                 "tenant_list",
-                fusion,
+                fusion.base,
                 f"/api/v1/tenants?parent_id={fix.reseller_id}",
                 token=fix.reseller_admin_token,
                 expect=lambda body: (
@@ -181,7 +181,16 @@ def load_phase(args, db: BenchDatabase, fix, scratch: Path) -> dict[str, Any]:
             if args.warmup:
                 load.run_wrk(target, args.warmup, args.connections, args.threads, scratch)
             say(f"wrk {target.name}: {args.duration} s at {args.connections} connections …")
+            server = bare if target.name == "bare" else fusion
+            cpu_before = server.worker_cpu_seconds()
             measured = load.run_wrk(target, args.duration, args.connections, args.threads, scratch)
+            cpu_after = server.worker_cpu_seconds()
+            # CPU the gunicorn workers spent per request: unlike the rate, it hardly moves with
+            # what else the machine runs (the database's own CPU is not included).
+            if cpu_before is not None and cpu_after is not None and measured["requests"]:
+                measured["worker_cpu_ms_per_request"] = round(
+                    (cpu_after - cpu_before) * 1000 / measured["requests"], 3
+                )
             measured["path"] = target.path
             measured["probe_bytes"] = sample["bytes"]
             results[target.name] = measured
@@ -189,6 +198,9 @@ def load_phase(args, db: BenchDatabase, fix, scratch: Path) -> dict[str, Any]:
     for name in ("tenant_get", "tenant_list"):
         r = results[name]
         r["ratio_to_bare"] = round(r["requests_per_second"] / bare_rate, 3) if bare_rate else None
+        bare_cpu = results["bare"].get("worker_cpu_ms_per_request")
+        if bare_cpu and r.get("worker_cpu_ms_per_request"):
+            r["worker_cpu_ratio_to_bare"] = round(r["worker_cpu_ms_per_request"] / bare_cpu, 2)
         r["pass_rate"] = r["requests_per_second"] >= TARGET_RATIO * bare_rate
         r["pass_p99"] = r.get("p99_ms", float("inf")) < TARGET_P99_MS
         r["clean"] = r["errors"] == 0 and r["non_2xx"] == 0
@@ -208,7 +220,8 @@ def summary(result: dict[str, Any]) -> str:
     for name, r in (result.get("http") or {}).items():
         line = (
             f"{name:<12} {r['requests_per_second']:>9.1f} req/s  p50 {r.get('p50_ms')} ms  "
-            f"p99 {r.get('p99_ms')} ms  errors {r['errors']}  non-2xx {r['non_2xx']}"
+            f"p99 {r.get('p99_ms')} ms  errors {r['errors']}  non-2xx {r['non_2xx']}  "
+            f"cpu/req {r.get('worker_cpu_ms_per_request')} ms"
         )
         if "ratio_to_bare" in r:
             line += f"  ratio {r['ratio_to_bare']}  -> {'PASS' if r['pass'] else 'FAIL'}"

@@ -32,6 +32,24 @@ class Target:
     expect: Callable[[Any], bool] | None = None  # the probe's check of the decoded JSON body
 
 
+@dataclass
+class Server:
+    base: str
+    pid: int  # gunicorn's master; its children are the workers
+
+    def worker_cpu_seconds(self) -> float | None:
+        """CPU time (user + system) the workers have used so far; None where /proc is absent."""
+        try:
+            children = Path(f"/proc/{self.pid}/task/{self.pid}/children").read_text().split()
+            ticks = 0
+            for child in children:
+                fields = Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()
+                ticks += int(fields[11]) + int(fields[12])  # utime, stime
+        except (OSError, ValueError, IndexError):
+            return None
+        return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind((HOST, 0))
@@ -51,7 +69,7 @@ def gunicorn(app: str, workers: int, env: dict[str, str], probe: str, log_dir: P
     base = f"http://{HOST}:{port}"
     try:
         _wait_ready(base + probe, proc)
-        yield base
+        yield Server(base, proc.pid)
     finally:
         proc.terminate()
         try:
