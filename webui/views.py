@@ -32,6 +32,7 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 from marshmallow import Schema, ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
+from sqlalchemy.orm.util import identity_key
 
 from fusion_core.api.http import act_as
 from fusion_core.context import acting_as, current_actor
@@ -140,14 +141,22 @@ def sidebar_children(parent_id: uuid.UUID, page: int = 1) -> tuple[list[Any], bo
 def breadcrumbs(org: Organization) -> list[tuple[str, str]]:
     """The path from the actor's own organisation down to `org` (one query)."""
     ids = org.ancestor_ids
-    rows = {
-        row.id: row
-        for row in session.execute(
-            select(Organization.id, Organization.name, Organization.org_path).where(
-                Organization.id.in_(ids)
+    # Ancestors already loaded in this request (the admin's own organisation) cost nothing.
+    rows: dict[uuid.UUID, Any] = {}
+    for ident in ids:
+        known = session.identity_map.get(identity_key(Organization, ident))
+        if known is not None:
+            rows[ident] = known
+    missing = [i for i in ids if i not in rows]
+    if missing:
+        rows.update(
+            (row.id, row)
+            for row in session.execute(
+                select(Organization.id, Organization.name, Organization.org_path).where(
+                    Organization.id.in_(missing)
+                )
             )
         )
-    }
     return [
         (rows[i].name, url_for("portal.org_page", org_id=i))
         for i in ids
