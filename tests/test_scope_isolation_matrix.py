@@ -22,6 +22,7 @@ from fusion_core.catalog.models import Order, Product, Sku
 from fusion_core.db import Base, get_db
 from fusion_core.hierarchy.models import Organization, Subscription
 from fusion_core.iam.models import Admin, ApiToken
+from fusion_core.numbering.models import NumberImport, NumberRange, PhoneNumber
 
 PREFIX = "/api/v1"
 
@@ -37,6 +38,9 @@ PATH_KINDS: dict[str, str] = {
     "/skus/{id}": "sku",
     "/products/{id}": "product",
     "/orders/{id}": "order",
+    "/numbers/{id}": "number",
+    "/number-ranges/{id}": "number_range",
+    "/number-imports/{id}": "number_import",
 }
 
 # Each kind -> the model holding it (rows carry `org_path`) and a filter.
@@ -52,6 +56,9 @@ KIND_MODELS: dict[str, tuple[type, dict[str, Any]]] = {
     "sku": (Sku, {}),
     "product": (Product, {}),
     "order": (Order, {}),
+    "number": (PhoneNumber, {}),
+    "number_range": (NumberRange, {}),
+    "number_import": (NumberImport, {}),
 }
 
 # Kinds a group shares with its whole tree (the catalogue): every administrator of the group
@@ -60,7 +67,7 @@ GROUP_SHARED = {"sku", "product"}
 
 # Writes only group administrators may make: below the group they answer 403 (revealing
 # nothing about the ids named), whatever the body.
-GROUP_ONLY = {("POST", "/orders")}
+GROUP_ONLY = {("POST", "/orders"), ("POST", "/number-imports")}
 
 
 # Extra builders `build(make, orgs)` for kinds the base world lacks (orgs by name: "Group A",
@@ -97,7 +104,28 @@ def _catalog(make, orgs) -> None:
             )  # fmt: skip
 
 
-BUILDERS: list[Any] = [_catalog]
+def _numbering(make, orgs) -> None:
+    """Each group's imported range, and one of its numbers owned by every organisation."""
+    from fusion_core.context import SYSTEM, acting_as
+    from fusion_core.numbering import services as numbering
+
+    with make.app.app_context(), acting_as(SYSTEM):
+        session = get_db().session
+        for digit, name in enumerate(("Group A", "Group B")):
+            first = f"+32255{digit}0000"
+            numbering.import_numbers(
+                session, rows=[{"first": first, "last": first[:-2] + "99"}], group_id=orgs[name].id
+            )
+        for index, org in enumerate(orgs.values()):
+            digit = "0" if org.org_path.startswith(orgs["Group A"].org_path) else "1"
+            number = session.scalar(
+                select(PhoneNumber).where(PhoneNumber.e164 == f"+32255{digit}00{index:02d}")
+            )
+            number.org_path = org.org_path
+        session.commit()
+
+
+BUILDERS: list[Any] = [_catalog, _numbering]
 
 # Body fields and query parameters that reference a resource -> its kind
 # ("organization" is any organisation).
@@ -108,6 +136,8 @@ REFERENCES: dict[str, str] = {
     "tenant_id": "tenant",
     "subscription_id": "subscription",
     "actor_id": "admin",
+    "owner_id": "organization",
+    "group_id": "group",
 }
 
 # Operations with nothing to cross, and why.

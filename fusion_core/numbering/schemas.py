@@ -16,6 +16,12 @@ MAX_SEARCH = 200
 Reason = fields.String(validate=validate.Length(max=500), metadata={"description": "why"})
 
 
+def _inventory_id(value) -> str | None:
+    from fusion_core.numbering.services import sees_inventory
+
+    return str(value) if value is not None and sees_inventory() else None
+
+
 class NumberSchema(StrictSchema):
     id = fields.UUID(dump_only=True)
     e164 = fields.String(dump_only=True)
@@ -34,8 +40,16 @@ class NumberSchema(StrictSchema):
     reserved_until = fields.DateTime(dump_only=True)
     aging_until = fields.DateTime(dump_only=True)
     notes = fields.String(allow_none=True, validate=validate.Length(max=2000))
-    range_id = fields.UUID(dump_only=True)
-    import_id = fields.UUID(dump_only=True)
+    range_id = fields.Function(
+        lambda n: _inventory_id(n.range_id),
+        dump_only=True,
+        metadata={"description": "group administrators only (the group's range)"},
+    )
+    import_id = fields.Function(
+        lambda n: _inventory_id(n.import_id),
+        dump_only=True,
+        metadata={"description": "group administrators only (the group's import)"},
+    )
     actions = fields.Function(
         lambda n: allowed_actions(n.state),
         dump_only=True,

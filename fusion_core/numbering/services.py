@@ -114,6 +114,12 @@ def update_settings(session: Session, changes: dict[str, Any], actor: Actor | No
 
 
 def _import_owner(session: Session, actor: Actor, group_id: uuid.UUID | None) -> str:
+    own = actor.org_path if actor.is_group else None
+    if group_id is not None and not actor.unrestricted and (own is None or group_id.hex not in own):
+        raise ValidationFailed(
+            "Numbers are imported into your own group.",
+            errors={"group_id": [f"No group {group_id} in your scope."]},
+        )
     require_group(actor, "import numbers")
     if not actor.unrestricted:
         return actor.org_path
@@ -299,8 +305,8 @@ def recycle(session, number, reason=None, actor=None):
 
 def reserve(session, number, tenant_id: uuid.UUID, until=None, reason=None, actor=None):
     actor = actor or current_actor()
+    tenant = _tenant_below(session, number, tenant_id, "tenant_id")  # a foreign id: 422 first
     require_upstream(actor, "reserve numbers")
-    tenant = _tenant_below(session, number, tenant_id, "tenant_id")
     if until is None:
         days = settings_for(session, number.org_path).reservation_days
         until = utcnow() + timedelta(days=days)
@@ -366,7 +372,6 @@ def transfer(
     """Move numbers (a list, or the block first..last) into a distributor's or reseller's pool,
     or back up to the group: all of them or none."""
     actor = actor or current_actor()
-    require_upstream(actor, "move numbers between pools")
     try:
         pool = load(Organization, organization_id, what="organisation")
     except NotFound:
@@ -376,6 +381,7 @@ def transfer(
             "Numbers go to a group, distributor or reseller pool in your scope.",
             errors={"organization_id": [f"No pool organisation {organization_id} in your scope."]},
         )
+    require_upstream(actor, "move numbers between pools")
     if (numbers is None) == (first is None or last is None):
         raise ValidationFailed(
             "Name the numbers.", errors={"numbers": ["Give 'numbers', or 'first' and 'last'."]}
@@ -434,7 +440,6 @@ def group_or_id(path: str) -> uuid.UUID:
 def allocate(session, number, subscription_id, reason=None, actor=None) -> PhoneNumber:
     """Give a number from a pool to a tenant subscription, consuming one number entitlement."""
     actor = actor or current_actor()
-    require_upstream(actor, "allocate numbers")
     try:
         sub = load(Subscription, subscription_id)
     except NotFound:
@@ -442,6 +447,7 @@ def allocate(session, number, subscription_id, reason=None, actor=None) -> Phone
             "No such subscription in your scope.",
             errors={"subscription_id": [f"No subscription {subscription_id} in your scope."]},
         ) from None
+    require_upstream(actor, "allocate numbers")
     if sub.status != "active":
         raise ValidationFailed(
             "Numbers go to active subscriptions.",
@@ -699,6 +705,12 @@ def search(session: Session, args: dict[str, Any]) -> dict[str, Any]:
     return {"items": items, "limit": limit, "next_cursor": items[-1].e164 if more else None}
 
 
+def sees_inventory() -> bool:
+    """Imports and ranges belong to the group: only its administrators see their ids."""
+    actor = current_actor()
+    return actor.unrestricted or actor.is_group
+
+
 def history(session: Session, number: PhoneNumber) -> list[dict[str, Any]]:
     """The number's history, oldest first. Imports write no row per number (see importer):
     the first entry is drawn from the import record."""
@@ -719,7 +731,7 @@ def history(session: Session, number: PhoneNumber) -> list[dict[str, Any]]:
                     "from_state": None,
                     "to_state": "available" if imp.publish else "imported",
                     "reason": None,
-                    "details": {"import_id": str(imp.id)},
+                    "details": {"import_id": str(imp.id)} if sees_inventory() else {},
                 }
             )
     rows = session.scalars(

@@ -74,3 +74,21 @@ def test_pool_owners_cannot_publish_or_retire(nm):
     read_only = nm.client("group", role="read_only")
     assert read_only.post("numbers/+3225550001/publish", {}).status_code == 403
     assert nm.group.get("numbers/+3225550001").json["state"] == "imported"
+
+
+def test_inventory_ids_are_shown_to_group_admins_only(nm, make):
+    nm.import_rows([{"first": "+3225550000", "last": "+3225550009"}])
+    nm.transfer("reseller", "+3225550001")
+    assert nm.group.get("numbers/+3225550001").json["range_id"] is not None
+    seen = nm.client("reseller").get("numbers/+3225550001").json
+    assert (seen["range_id"], seen["import_id"]) == (None, None)
+    history = nm.client("reseller").get("numbers/+3225550001/history").json
+    assert history[0]["details"] == {}
+
+    other_group = make.group()
+    response = nm.group.post(
+        "number-imports",
+        {"rows": [{"number": "+3225551234"}], "group_id": str(other_group.id)},
+    )
+    assert response.status_code == 422
+    assert response.json["errors"] == {"group_id": [f"No group {other_group.id} in your scope."]}
