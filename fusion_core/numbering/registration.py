@@ -38,6 +38,7 @@ def jobs() -> list[JobDefinition]:
             on_failure=services.apply_assignment_failed,
         ),
         JobDefinition("numbering.expire", services.expire_job),
+        JobDefinition("numbering.analyze", services.analyze_job, max_attempts=1),
     ]
 
 
