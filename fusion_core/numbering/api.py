@@ -29,6 +29,7 @@ from fusion_core.numbering.schemas import (
     NumberSearchArgs,
     NumberUpdateSchema,
     RangeListArgs,
+    RangePublishedSchema,
     RangeSchema,
     ReserveSchema,
     SettingsSchema,
@@ -157,6 +158,17 @@ class RangeItem(MethodView):
     def get(self, id):
         """One range."""
         return load(NumberRange, id)
+
+
+@ranges.route("/<id:id>/publish")
+class RangePublish(MethodView):
+    @ranges.arguments(ActionSchema)
+    @ranges.response(200, RangePublishedSchema)
+    @ranges.alt_response(403, schema=ErrorSchema)
+    def post(self, data, id):
+        """Publish every still-imported number of the range at once (group admins)."""
+        block = load(NumberRange, id)
+        return {"published": services.publish_range(session, block, **data)}
 
 
 imports = Blueprint(

@@ -164,6 +164,10 @@ class RangeSchema(Schema):
     created_at = fields.DateTime()
 
 
+class RangePublishedSchema(Schema):
+    published = fields.Integer(metadata={"description": "numbers moved to available"})
+
+
 class RangeListArgs(ListArgs):
     country = fields.String(validate=validate.Length(equal=2))
     type = fields.String(validate=validate.OneOf(NUMBER_TYPES))

@@ -20,7 +20,7 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, func, insert, literal, select, update
 from sqlalchemy.orm import Session
 
 from fusion_core.context import Actor, current_actor
@@ -754,3 +754,66 @@ def history(session: Session, number: PhoneNumber) -> list[dict[str, Any]]:
         select(NumberHistory).where(NumberHistory.number_id == number.id).order_by(NumberHistory.id)
     )
     return entries + list(rows)
+
+
+# --- whole ranges ---------------------------------------------------------------------------
+
+
+def publish_range(session: Session, block, reason: str | None = None, actor=None) -> int:
+    """Publish every still-imported number of a range at once (group admins).
+
+    One conditional UPDATE moves them (a million ORM objects would not fit a request) and the
+    same statement writes their history rows; the change is audited as ONE entry on the range
+    with the count, through `record()` (the statement is marked as recorded)."""
+    from fusion_core.audit.recorder import record
+    from fusion_core.numbering.models import NumberHistory, NumberRange
+
+    actor = actor or current_actor()
+    require_group(actor, "publish numbers")
+    session.execute(  # one publisher per range at a time
+        select(NumberRange.id).where(NumberRange.id == block.id).with_for_update()
+    )
+    now = utcnow()
+    history = {
+        "at": now,
+        "actor_id": actor.admin_id,
+        "actor": actor.label,
+        "via": actor.via,
+        "request_id": actor.request_id,
+        "action": "publish",
+        "from_state": "imported",
+        "to_state": "available",
+        "reason": reason,
+    }
+    numbers, hist = PhoneNumber.__table__, NumberHistory.__table__
+    moving = (numbers.c.range_id == block.id) & (numbers.c.state == "imported")
+    columns = [*history, "number_id", "org_path", "details"]
+
+    def history_from(source, id_col, path_col):
+        details = literal({"range_id": str(block.id)}, hist.c.details.type)
+        fixed = [literal(v, hist.c[k].type) for k, v in history.items()]
+        rows = select(*fixed, id_col, path_col, details).select_from(source)
+        return insert(hist).from_select(columns, rows)
+
+    change = (
+        update(PhoneNumber)
+        .where(PhoneNumber.range_id == block.id, PhoneNumber.state == "imported")
+        .values(state="available", version=PhoneNumber.version + 1, updated_at=now)
+        .execution_options(fusion_audit="recorded", synchronize_session=False)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        # One statement: the rows the UPDATE moved are exactly the rows given history.
+        moved = change.returning(PhoneNumber.id, PhoneNumber.org_path).cte("moved")
+        written = history_from(moved, moved.c.id, moved.c.org_path).returning(hist.c.id)
+        count = session.scalar(select(func.count()).select_from(written.cte("written")))
+    else:
+        # SQLite: the first statement takes the write lock, so nothing moves in between.
+        source = select(numbers.c.id, numbers.c.org_path).where(moving).subquery()
+        session.execute(history_from(source, source.c.id, source.c.org_path))
+        count = session.execute(change).rowcount
+    record(
+        session, block, "publish", {"numbers": (None, count), "state": ("imported", "available")}
+    )
+    emit(session, "number.published", block.org_path, range_id=block.id, count=count)
+    session.commit()
+    return count
