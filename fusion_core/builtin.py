@@ -49,19 +49,23 @@ def register_api_blueprints():
 
 @hookimpl
 def register_event_types():
-    return [
-        EventType(f"{entity}.{action}", f"{article} {entity} was {action}")
-        for entity, article in (("organization", "An"), ("subscription", "A"))
-        for action in ("created", "updated", "deleted")
-    ] + [
-        EventType("sku.created", "A SKU was added to the catalogue"),
-        EventType("sku.updated", "A SKU was changed"),
-        EventType("product.created", "A product was created"),
-        EventType("product.updated", "A product was changed"),
-        EventType("product.deleted", "A product was deleted"),
-        EventType("order.completed", "An order was fulfilled: entitlements changed"),
-        EventType("order.rejected", "An order was refused and changed nothing"),
-    ] + numbering.event_types()
+    return (
+        [
+            EventType(f"{entity}.{action}", f"{article} {entity} was {action}")
+            for entity, article in (("organization", "An"), ("subscription", "A"))
+            for action in ("created", "updated", "deleted")
+        ]
+        + [
+            EventType("sku.created", "A SKU was added to the catalogue"),
+            EventType("sku.updated", "A SKU was changed"),
+            EventType("product.created", "A product was created"),
+            EventType("product.updated", "A product was changed"),
+            EventType("product.deleted", "A product was deleted"),
+            EventType("order.completed", "An order was fulfilled: entitlements changed"),
+            EventType("order.rejected", "An order was refused and changed nothing"),
+        ]
+        + numbering.event_types()
+    )
 
 
 @hookimpl
