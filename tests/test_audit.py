@@ -512,6 +512,36 @@ def _hold(session):
     return ledger.consume(session, ent.subscription_id, ent.sku_id, 2, ("meta", "holder"))
 
 
+def _numbering_row(kind: str):
+    """One numbering row of `kind` in a new group (imports write numbers with COPY and one
+    audit entry per import; rows made as objects, as every later change is, are audited)."""
+    from fusion_core.numbering import models as numbering
+
+    def create(session):
+        group = hierarchy.create_group(session, "Meta group")
+        session.commit()
+        common = {"org_path": group.org_path}
+        if kind == "number":
+            return numbering.PhoneNumber(
+                e164="+3225551234", country="BE", number_type="geographic", **common
+            )
+        if kind == "range":
+            return numbering.NumberRange(
+                first="+3225550000", last="+3225550009", country="BE",
+                number_type="geographic", count=10, **common,
+            )  # fmt: skip
+        if kind == "import":
+            return numbering.NumberImport(source="api", rows=[], created_by="meta", **common)
+        return numbering.NumberSettings(group_id=group.id, aging_days=90, **common)
+
+    def add(session):
+        row = create(session)
+        session.add(row)
+        return row
+
+    return add
+
+
 # One factory per audited model; a plugin adding a model adds its factory here (or its own
 # meta-test in its package: the audit is proven per model, not assumed).
 LIFECYCLES: dict[str, Callable[[], Lifecycle]] = {
@@ -537,6 +567,18 @@ LIFECYCLES: dict[str, Callable[[], Lifecycle]] = {
     "Entitlement": _catalog_lifecycle(_entitlement, lambda s, ent: setattr(ent, "ordered", 9)),
     "EntitlementHold": _catalog_lifecycle(
         _hold, lambda s, hold: setattr(hold, "holder_id", "other")
+    ),
+    "PhoneNumber": _catalog_lifecycle(
+        _numbering_row("number"), lambda s, number: setattr(number, "state", "available")
+    ),
+    "NumberRange": _catalog_lifecycle(
+        _numbering_row("range"), lambda s, block: setattr(block, "notes", "renamed")
+    ),
+    "NumberImport": _catalog_lifecycle(
+        _numbering_row("import"), lambda s, imp: setattr(imp, "status", "completed")
+    ),
+    "NumberSettings": _catalog_lifecycle(
+        _numbering_row("settings"), lambda s, settings: setattr(settings, "aging_days", 30)
     ),
 }
 
