@@ -7,6 +7,7 @@ import uuid
 import click
 from flask.cli import with_appcontext
 
+from fusion_core.context import current_actor
 from fusion_core.db import get_db
 from fusion_core.errors import FusionError
 
@@ -41,9 +42,12 @@ def import_file(file, dry_run: bool, publish: bool, group_id: uuid.UUID | None) 
     session = get_db().session
     text = file.read()
     try:
+        services.import_owner(session, current_actor(), group_id)
         plan = services.plan_import(session, csv_text=text)
     except FusionError as exc:
-        raise click.ClickException(f"{exc.message} {exc.errors}") from None
+        reasons = "; ".join(f"{k}: {', '.join(v)}" for k, v in exc.errors.items())
+        message = f"{exc.message} ({reasons})" if reasons else exc.message
+        raise click.ClickException(message) from None
     if not plan.valid:
         click.echo(f"{plan.problems} problem(s); nothing imported:", err=True)
         _print_report(plan.report, plan.problems)

@@ -113,7 +113,7 @@ def update_settings(session: Session, changes: dict[str, Any], actor: Actor | No
 # --- imports --------------------------------------------------------------------------------
 
 
-def _import_owner(session: Session, actor: Actor, group_id: uuid.UUID | None) -> str:
+def import_owner(session: Session, actor: Actor, group_id: uuid.UUID | None) -> str:
     own = actor.org_path if actor.is_group else None
     if group_id is not None and not actor.unrestricted and (own is None or group_id.hex not in own):
         raise ValidationFailed(
@@ -178,7 +178,7 @@ def import_numbers(
     A dry run answers what would be created and the report, and writes nothing.
     """
     actor = actor or current_actor()
-    owner = _import_owner(session, actor, group_id)
+    owner = import_owner(session, actor, group_id)
     plan = plan_import(session, rows=rows, csv_text=csv_text)
     if dry_run:
         session.rollback()
