@@ -13,6 +13,7 @@ import pluggy
 from flask import Flask, jsonify
 from flask_smorest import Api
 from sqlalchemy import text
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from fusion_core import __version__, events, jobs, models  # noqa: F401 - models fill the metadata
 from fusion_core.api import errors as api_errors
@@ -93,6 +94,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         **flask_config,
     )
     app.url_map.converters["id"] = IdConverter
+    if proxies := settings["TRUSTED_PROXIES"]:
+        # Behind a proxy the client address (login throttling, logs) and the host name
+        # (branding) come from its X-Forwarded-* headers, trusted only that many hops deep.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)
 
     recorder.install()
     jobs.install()

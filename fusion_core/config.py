@@ -31,6 +31,11 @@ SETTINGS: dict[str, tuple[Any, Any, str]] = {
     "JOB_BACKOFF_SECONDS": (5.0, float, "wait before a job's first retry; doubles each attempt"),
     "JOBS_MODE": (None, str, "rq, thread or eager; default rq with REDIS_URL, thread otherwise"),
     "RQ_QUEUE_PREFIX": ("fusion", str, "prefix of rq queue names (several sites on one Redis)"),
+    "TRUSTED_PROXIES": (
+        0,
+        int,
+        "reverse proxies in front of Fusion; their X-Forwarded-For/-Proto/-Host are trusted",
+    ),
     "LOG_LEVEL": ("INFO", str, "Python logging level"),
 }
 

@@ -105,6 +105,18 @@ def test_enqueue_runs_after_commit_and_never_after_rollback(app, tmp_path):
         in_transaction(application, lambda s: enqueue(s, "t.nope"))
 
 
+def test_a_job_argument_may_be_called_name_or_session(app, tmp_path):
+    recorder = Recorder()
+    application = jobs_app(app, tmp_path, recorder)
+
+    def committed(session):
+        enqueue(session, "t.record", name="Acme", session="s-1")
+        session.commit()
+
+    in_transaction(application, committed)
+    assert [(c["name"], c["session"]) for c in recorder.calls] == [("Acme", "s-1")]
+
+
 def test_eager_retries_up_to_max_attempts_then_calls_on_failure(app, tmp_path):
     recorder = Recorder(fail_first=99)
     application = jobs_app(app, tmp_path, recorder)

@@ -35,6 +35,7 @@ auth = Blueprint("auth", __name__, url_prefix="/auth", description="Tokens and i
 @auth.route("/tokens")
 class Tokens(MethodView):
     @public
+    @auth.doc(security=[])
     @auth.arguments(TokenRequestSchema)
     @auth.response(201, NewTokenSchema)
     @auth.alt_response(401, schema=ErrorSchema)

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import argon2
-from flask import current_app
+from flask import current_app, has_app_context
 from sqlalchemy import select
 from sqlalchemy.orm import Session, contains_eager
 
@@ -20,15 +20,39 @@ from fusion_core.hierarchy.models import Organization
 from fusion_core.hierarchy.services import require_write
 from fusion_core.iam.models import Admin, ApiToken, LoginThrottle
 
-_hasher = argon2.PasswordHasher()  # argon2id with the library's current parameters
-_DUMMY_HASH = _hasher.hash("not-a-password")
+# argon2id with the library's current parameters; test apps (FUSION_ENV=testing) use the
+# cheapest parameters so a suite creating hundreds of admins stays fast. Hashes carry their
+# parameters, so verification works either way, and production rehashes weaker ones at login.
+_HASHERS = {
+    False: argon2.PasswordHasher(),
+    True: argon2.PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1),
+}
+_DUMMY_HASHES: dict[bool, str] = {}
+
+
+def _cheap() -> bool:
+    return has_app_context() and current_app.config["FUSION"]["ENV"] == "testing"
+
+
+def _hasher() -> argon2.PasswordHasher:
+    return _HASHERS[_cheap()]
+
+
+def _dummy_hash() -> str:
+    """A hash to verify against when the email is unknown, so timing reveals nothing."""
+    cheap = _cheap()
+    if cheap not in _DUMMY_HASHES:
+        _DUMMY_HASHES[cheap] = _HASHERS[cheap].hash("not-a-password")
+    return _DUMMY_HASHES[cheap]
+
+
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 MIN_PASSWORD = 10
 TOKEN_PREFIX = "fus_"
 
 
 def hash_password(password: str) -> str:
-    return _hasher.hash(password)
+    return _hasher().hash(password)
 
 
 def check_password(password: str) -> None:
@@ -178,8 +202,8 @@ def authenticate(session: Session, email: str, password: str, client: str | None
         )
     admin = session.scalar(select(Admin).where(Admin.email == email))
     try:
-        _hasher.verify(
-            admin.password_hash if admin and admin.password_hash else _DUMMY_HASH, password
+        _hasher().verify(
+            admin.password_hash if admin and admin.password_hash else _dummy_hash(), password
         )
         ok = admin is not None and admin.password_hash is not None and admin.active
     except argon2.exceptions.VerificationError:
@@ -195,7 +219,7 @@ def authenticate(session: Session, email: str, password: str, client: str | None
         session.commit()
         raise Unauthorized("Wrong email or password.")
     session.delete(rows[0])
-    if _hasher.check_needs_rehash(admin.password_hash):
+    if _hasher().check_needs_rehash(admin.password_hash):
         admin.password_hash = hash_password(password)
     admin.last_login_at = now
     session.commit()

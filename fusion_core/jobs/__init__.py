@@ -55,7 +55,7 @@ def backoff(attempt: int, base: float = 5.0, cap: float = 600.0) -> float:
     return min(base * 2 ** (attempt - 1), cap)
 
 
-def enqueue(session: Session, name: str, **kwargs: Any) -> None:
+def enqueue(session: Session, name: str, /, **kwargs: Any) -> None:
     """Queue job `name` to run after `session` commits; a rollback discards it."""
     jobs = current_app.extensions["fusion"].registry.jobs
     if name not in jobs:

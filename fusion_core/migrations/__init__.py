@@ -6,11 +6,14 @@ import logging
 import os
 from pathlib import Path
 
-from alembic import command
-from alembic.config import Config
-from flask import Flask
+# Quiet before importing alembic: it announces its autogenerate plugins at INFO on import.
+logging.getLogger("alembic").setLevel(logging.WARNING)
 
-from fusion_core.plugins import call_each
+from alembic import command  # noqa: E402
+from alembic.config import Config  # noqa: E402
+from flask import Flask  # noqa: E402
+
+from fusion_core.plugins import build_plugin_manager, call_each  # noqa: E402
 
 HERE = Path(__file__).parent
 
@@ -18,9 +21,13 @@ HERE = Path(__file__).parent
 def alembic_config(app: Flask) -> Config:
     cfg = Config()
     cfg.set_main_option("script_location", str(HERE))
-    locations = [
-        path for _plugin, path in call_each(app.extensions["fusion.plugins"], "register_migrations")
-    ]
+    # Every installed plugin's branch, not only the allowed ones: a database that once ran a
+    # plugin keeps its revisions, and Alembic must still find them when the plugin is disabled.
+    locations: list[str] = []
+    for pm in (app.extensions["fusion.plugins"], build_plugin_manager(None)):
+        for _plugin, path in call_each(pm, "register_migrations"):
+            if path not in locations:
+                locations.append(path)
     cfg.set_main_option("path_separator", "os")
     cfg.set_main_option("version_path_separator", "os")
     cfg.set_main_option("version_locations", os.pathsep.join(locations))
@@ -29,5 +36,4 @@ def alembic_config(app: Flask) -> Config:
 
 
 def upgrade(app: Flask, revision: str = "heads") -> None:
-    logging.getLogger("alembic").setLevel(logging.WARNING)
     command.upgrade(alembic_config(app), revision)
