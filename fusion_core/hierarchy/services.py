@@ -181,6 +181,14 @@ def _platform(platform: str) -> str:
     return platform
 
 
+def has_subscription(session: Session, tenant: Organization, platform: str) -> bool:
+    """Whether the tenant has a subscription of `platform` (connectors show their cards then)."""
+    stmt = select(Subscription.id).where(
+        Subscription.tenant_id == tenant.id, Subscription.platform == platform
+    )
+    return session.scalar(stmt.limit(1)) is not None
+
+
 def _require_upstream(actor: Actor, tenant: Organization) -> None:
     if not actor.unrestricted and actor.org_kind == "tenant":
         raise Forbidden("Subscriptions are managed by the tenant's provider, not the tenant.")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from fusion_core.db import session
+from fusion_core.hierarchy.services import has_subscription
 from fusion_core.hookspecs import hookimpl
 from fusion_core.registry import Card, Platform, SkuKind, Tab
 
@@ -36,22 +38,10 @@ def register_migrations():
     return [str(Path(__file__).parent / "migrations" / "versions")]
 
 
-def _subscribed(tenant) -> bool:
-    from sqlalchemy import select
-
-    from fusion_core.db import session
-    from fusion_core.hierarchy.models import Subscription
-
-    stmt = select(Subscription.id).where(
-        Subscription.tenant_id == tenant.id, Subscription.platform == PLATFORM.key
-    )
-    return session.scalar(stmt.limit(1)) is not None
-
-
 @hookimpl
 def tenant_cards(actor, tenant):
     """A placeholder card on tenants subscribed to this platform, until the connector's pages."""
-    if not _subscribed(tenant):
+    if not has_subscription(session, tenant, PLATFORM.key):
         return []
     return [
         Card(
