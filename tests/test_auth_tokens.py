@@ -235,3 +235,26 @@ def test_public_routes_need_no_token(api, app):
     response = api.post("auth/tokens", {"email": "x@example.test", "password": "nope-nope-nope"})
     assert response.status_code == 401
     assert response.json["message"] == "Wrong email or password."
+
+
+def test_the_request_path_builds_the_same_actor_as_the_admin_object(app, make):
+    """token_actor (one SELECT of columns, used per request) and actor_for(resolve_token())
+    (ORM objects) must agree on who acts and in which scope."""
+    from fusion_core.iam.services import actor_for, resolve_token, token_actor
+
+    tree = make.tree()
+    worker = make.admin(tree["reseller"], role="read_only", password=None)
+    secret = make.token(worker)
+    with app.app_context():
+        session = get_db().session
+        fast = token_actor(session, secret, "api", "req-1")
+        slow = actor_for(resolve_token(session, secret), "api", "req-1")
+        assert fast == slow
+        assert (fast.admin_id, fast.organization_id, fast.role) == (
+            worker.id,
+            tree["reseller"].id,
+            "read_only",
+        )
+        assert fast.org_path == tree["reseller"].org_path and fast.org_kind == "reseller"
+        assert token_actor(session, secret + "x") is None
+        assert token_actor(session, "not-a-token") is None

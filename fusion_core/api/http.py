@@ -49,16 +49,16 @@ def _begin() -> None:
 
 
 def authenticate_bearer() -> None:
-    from fusion_core.iam.services import actor_for, resolve_token
+    from fusion_core.iam.services import token_actor
 
     scheme, _, secret = request.headers.get("Authorization", "").partition(" ")
     challenge = {"WWW-Authenticate": 'Bearer realm="fusion"'}
     if scheme.lower() != "bearer" or not secret.strip():
         raise Unauthorized("Send an API token: Authorization: Bearer <token>.", headers=challenge)
-    admin = resolve_token(get_db().session, secret.strip())
-    if admin is None:
+    actor = token_actor(get_db().session, secret.strip(), "api", g.request_id)
+    if actor is None:
         raise Unauthorized("The token is unknown, expired or revoked.", headers=challenge)
-    act_as(actor_for(admin, "api", g.request_id))
+    act_as(actor)
 
 
 def act_as(actor: Actor) -> None:
