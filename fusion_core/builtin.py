@@ -43,8 +43,9 @@ def register_api_blueprints():
     from fusion_core.hierarchy.api import BLUEPRINTS as hierarchy
     from fusion_core.iam.api import BLUEPRINTS as iam
     from fusion_core.numbering.api import BLUEPRINTS as numbers
+    from fusion_core.numbering.self_service_api import BLUEPRINTS as self_service
 
-    return [*iam, *hierarchy, *audit, platforms, *catalog, *numbers]
+    return [*iam, *hierarchy, *audit, platforms, *catalog, *numbers, *self_service]
 
 
 @hookimpl

@@ -542,6 +542,42 @@ def _numbering_row(kind: str):
     return add
 
 
+def _self_service_row(kind: str):
+    """A number request, a port-in or a port-in document on a new tenant's subscription."""
+    from datetime import date
+
+    from fusion_core.numbering import models as numbering
+
+    def create(session):
+        platform = sorted(get_registry().platforms)[0]
+        sub = hierarchy.create_subscription(session, _tenant(session), platform, "Meta sub")
+        session.commit()
+        common = {"subscription_id": sub.id, "tenant_id": sub.tenant_id,
+                  "org_path": sub.org_path, "country": "BE", "number_type": "geographic"}  # fmt: skip
+        if kind == "request":
+            row = numbering.NumberRequest(
+                quantity=1, expires_at=utcnow(), requested_by="meta", **common
+            )
+        else:
+            row = numbering.PortIn(
+                numbers=["+3225551234"], count=1, current_carrier="Old", steps=[],
+                account_reference="A-1", requested_date=date(2030, 1, 1), requested_by="meta",
+                **common,
+            )  # fmt: skip
+        session.add(row)
+        if kind == "document":
+            session.flush()
+            row = numbering.PortDocument(
+                port_in_id=row.id, org_path=sub.org_path, filename="loa.pdf",
+                content_type="application/pdf", size=3, sha256="0" * 64, content=b"pdf",
+                uploaded_by="meta",
+            )  # fmt: skip
+            session.add(row)
+        return row
+
+    return create
+
+
 # One factory per audited model; a plugin adding a model adds its factory here (or its own
 # meta-test in its package: the audit is proven per model, not assumed).
 LIFECYCLES: dict[str, Callable[[], Lifecycle]] = {
@@ -579,6 +615,15 @@ LIFECYCLES: dict[str, Callable[[], Lifecycle]] = {
     ),
     "NumberSettings": _catalog_lifecycle(
         _numbering_row("settings"), lambda s, settings: setattr(settings, "aging_days", 30)
+    ),
+    "NumberRequest": _catalog_lifecycle(
+        _self_service_row("request"), lambda s, request: setattr(request, "state", "cancelled")
+    ),
+    "PortIn": _catalog_lifecycle(
+        _self_service_row("port"), lambda s, port: setattr(port, "state", "submitted")
+    ),
+    "PortDocument": _catalog_lifecycle(
+        _self_service_row("document"), lambda s, doc: setattr(doc, "filename", "bill.pdf")
     ),
 }
 

@@ -22,7 +22,14 @@ from fusion_core.catalog.models import Order, Product, Sku
 from fusion_core.db import Base, get_db
 from fusion_core.hierarchy.models import Organization, Subscription
 from fusion_core.iam.models import Admin, ApiToken
-from fusion_core.numbering.models import NumberImport, NumberRange, PhoneNumber
+from fusion_core.numbering.models import (
+    NumberImport,
+    NumberRange,
+    NumberRequest,
+    PhoneNumber,
+    PortDocument,
+    PortIn,
+)
 
 PREFIX = "/api/v1"
 
@@ -41,6 +48,9 @@ PATH_KINDS: dict[str, str] = {
     "/numbers/{id}": "number",
     "/number-ranges/{id}": "number_range",
     "/number-imports/{id}": "number_import",
+    "/number-requests/{id}": "number_request",
+    "/port-ins/{id}": "port_in",
+    "/port-ins/{id}/documents/{document_id}": "port_document",
 }
 
 # Each kind -> the model holding it (rows carry `org_path`) and a filter.
@@ -59,6 +69,9 @@ KIND_MODELS: dict[str, tuple[type, dict[str, Any]]] = {
     "number": (PhoneNumber, {}),
     "number_range": (NumberRange, {}),
     "number_import": (NumberImport, {}),
+    "number_request": (NumberRequest, {}),
+    "port_in": (PortIn, {}),
+    "port_document": (PortDocument, {}),
 }
 
 # Kinds a group shares with its whole tree (the catalogue): every administrator of the group
@@ -125,7 +138,40 @@ def _numbering(make, orgs) -> None:
         session.commit()
 
 
-BUILDERS: list[Any] = [_catalog, _numbering]
+def _self_service(make, orgs) -> None:
+    """A pending number request and a draft port-in with a document on every tenant's live
+    subscription (rows as the services write them; the flows are tested in tests/numbering)."""
+    from datetime import date
+
+    from fusion_core.context import SYSTEM, acting_as
+    from fusion_core.db import utcnow
+    from fusion_core.hierarchy.models import Subscription as Sub
+
+    with make.app.app_context(), acting_as(SYSTEM):
+        session = get_db().session
+        subs = session.scalars(select(Sub).where(Sub.status == "active")).all()
+        for index, sub in enumerate(subs):
+            common = {"subscription_id": sub.id, "tenant_id": sub.tenant_id,
+                      "org_path": sub.org_path, "country": "BE", "number_type": "geographic"}  # fmt: skip
+            session.add(
+                NumberRequest(quantity=1, expires_at=utcnow(), requested_by="matrix", **common)
+            )
+            port = PortIn(
+                numbers=[f"+3225569{index:03d}"], count=1, current_carrier="Old", steps=[],
+                account_reference="A-1", requested_date=date(2030, 1, 1), requested_by="matrix",
+                **common,
+            )  # fmt: skip
+            session.add(port)
+            session.flush()
+            session.add(
+                PortDocument(port_in_id=port.id, org_path=sub.org_path, filename="loa.pdf",
+                             content_type="application/pdf", size=3, sha256="0" * 64,
+                             content=b"pdf", uploaded_by="matrix")
+            )  # fmt: skip
+        session.commit()
+
+
+BUILDERS: list[Any] = [_catalog, _numbering, _self_service]
 
 # Body fields and query parameters that reference a resource -> its kind
 # ("organization" is any organisation).
@@ -154,6 +200,7 @@ SAMPLES: dict[str, Any] = {
     "password": "matrix-password-123",
     "role": "admin",
     "type": "change",  # orders: the type that names an existing subscription
+    "requested_date": "2030-01-01",  # port-ins
 }
 
 LEVELS = ("group", "distributor", "reseller", "tenant")

@@ -8,7 +8,7 @@ works as for every other row: an administrator sees the numbers owned in their s
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -18,6 +18,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
 )
@@ -183,3 +184,94 @@ class NumberSettings(IdMixin, TimestampMixin, VersionMixin, ScopedMixin, Base):
     )
     aging_days: Mapped[int] = mapped_column(Integer, default=90)
     reservation_days: Mapped[int] = mapped_column(Integer, default=7)
+    # Port-in steps per country: {"BE": ["letter of authorisation", "donor confirmation"]}.
+    port_steps: Mapped[dict[str, list[str]]] = mapped_column(JSON, default=dict)
+
+
+REQUEST_STATES = ("pending", "approved", "rejected", "cancelled", "expired")
+PORT_STATES = ("draft", "submitted", "pending", "scheduled", "completed", "rejected", "cancelled")
+
+
+class NumberRequest(IdMixin, TimestampMixin, VersionMixin, ScopedMixin, Base):
+    """A tenant's request for numbers: the matching numbers are reserved for it at once, and an
+    administrator above the tenant approves (allocation) or rejects (the hold ends) it.
+    `org_path` is the tenant's."""
+
+    __tablename__ = "number_requests"
+    __label__ = "number request"
+    __table_args__ = (
+        CheckConstraint(f"state IN {REQUEST_STATES}", name="state"),
+        CheckConstraint("quantity > 0", name="quantity"),
+        Index("ix_number_requests_state_org_path", "state", "org_path"),
+    )
+
+    subscription_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("subscriptions.id", ondelete="CASCADE"), index=True
+    )
+    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    country: Mapped[str] = mapped_column(String(2))
+    number_type: Mapped[str] = mapped_column(String(20))
+    area: Mapped[str | None] = mapped_column(String(10))
+    vanity_number: Mapped[str | None] = mapped_column(E164)
+    quantity: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(20), default="pending")
+    # The reserved numbers (ids, as strings) and their E.164 forms, in order.
+    number_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
+    numbers: Mapped[list[str]] = mapped_column(JSON, default=list)
+    expires_at: Mapped[datetime]
+    note: Mapped[str | None] = mapped_column(Text)
+    decision_reason: Mapped[str | None] = mapped_column(Text)
+    requested_by: Mapped[str] = mapped_column(String(254))
+    decided_by: Mapped[str | None] = mapped_column(String(254))
+    decided_at: Mapped[datetime | None]
+
+
+class PortIn(IdMixin, TimestampMixin, VersionMixin, ScopedMixin, Base):
+    """A request to bring numbers over from another carrier into a tenant subscription.
+    `org_path` is the tenant's; `numbers` holds every E.164 number (ranges expanded)."""
+
+    __tablename__ = "port_ins"
+    __label__ = "port-in"
+    __table_args__ = (
+        CheckConstraint(f"state IN {PORT_STATES}", name="state"),
+        Index("ix_port_ins_state_org_path", "state", "org_path"),
+    )
+
+    subscription_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("subscriptions.id", ondelete="CASCADE"), index=True
+    )
+    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"))
+    country: Mapped[str] = mapped_column(String(2))
+    number_type: Mapped[str] = mapped_column(String(20))
+    numbers: Mapped[list[str]] = mapped_column(JSON, default=list)
+    ranges: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
+    count: Mapped[int] = mapped_column(Integer)
+    current_carrier: Mapped[str] = mapped_column(String(200))
+    account_reference: Mapped[str] = mapped_column(String(200))
+    requested_date: Mapped[date]
+    scheduled_for: Mapped[date | None]
+    state: Mapped[str] = mapped_column(String(20), default="draft")
+    # The country's steps (from the group's settings, fixed at creation) and those done.
+    steps: Mapped[list[str]] = mapped_column(JSON, default=list)
+    steps_done: Mapped[list[str]] = mapped_column(JSON, default=list)
+    comments: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    reason: Mapped[str | None] = mapped_column(Text)
+    requested_by: Mapped[str] = mapped_column(String(254))
+
+
+class PortDocument(IdMixin, TimestampMixin, ScopedMixin, Base):
+    """A file attached to a port-in (letter of authorisation, bill), stored in the database:
+    small (see services.MAX_DOCUMENT_BYTES) and few per port."""
+
+    __tablename__ = "port_in_documents"
+    __label__ = "port-in document"
+
+    port_in_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("port_ins.id", ondelete="CASCADE"), index=True
+    )
+    filename: Mapped[str] = mapped_column(String(200))
+    content_type: Mapped[str] = mapped_column(String(100))
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    content: Mapped[bytes] = mapped_column(LargeBinary, info={"audit": "skip"})
+    uploaded_by: Mapped[str] = mapped_column(String(254))

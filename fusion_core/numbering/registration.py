@@ -18,6 +18,15 @@ def event_types() -> list[EventType]:
         EventType("number.unassigned", "A number was taken off its target"),
         EventType("number.retired", "A number was taken out of service"),
         EventType("number.transferred", "Numbers were moved into another pool"),
+        EventType("number_request.created", "A tenant asked for numbers; they are reserved"),
+        EventType("number_request.approved", "A number request was approved: numbers allocated"),
+        EventType("number_request.rejected", "A number request was refused: numbers released"),
+        EventType("port_in.submitted", "A port-in was submitted"),
+        EventType("port_in.pending", "A port-in was accepted and sent to the losing carrier"),
+        EventType("port_in.scheduled", "A port-in was scheduled"),
+        EventType("port_in.completed", "A port-in completed: its numbers are allocated"),
+        EventType("port_in.rejected", "A port-in was refused"),
+        EventType("port_in.cancelled", "A port-in was withdrawn"),
     ]
 
 

@@ -226,6 +226,175 @@ class ImportListArgs(ListArgs):
     status = fields.String(validate=validate.OneOf(IMPORT_STATUSES))
 
 
+class PortStepsField(fields.Dict):
+    """{"BE": ["step", ...]}: country codes to lists of step names."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        result = super()._deserialize(value, attr, data, **kwargs)
+        clean = {}
+        for country, steps in result.items():
+            if not (isinstance(country, str) and re.match(r"^[A-Za-z]{2}$", country)):
+                raise ValidationError(f"{country!r}: a two-letter country code.")
+            if not isinstance(steps, list) or not all(
+                isinstance(s, str) and 0 < len(s) <= 100 for s in steps
+            ):
+                raise ValidationError(f"{country}: a list of step names (1-100 characters).")
+            if len(set(steps)) != len(steps):
+                raise ValidationError(f"{country}: each step once.")
+            clean[country.upper()] = steps
+        return clean
+
+
 class SettingsSchema(StrictSchema):
     aging_days = fields.Integer(validate=validate.Range(min=0, max=3650))
     reservation_days = fields.Integer(validate=validate.Range(min=1, max=365))
+    port_steps = PortStepsField(
+        metadata={"description": 'port-in steps per country: {"BE": ["letter of authorisation"]}'}
+    )
+
+
+# --- number requests --------------------------------------------------------------------------
+
+
+class NumberRequestCreateSchema(StrictSchema):
+    subscription_id = fields.UUID(required=True)
+    country = fields.String(validate=validate.Length(equal=2))
+    type = fields.String(validate=validate.OneOf(NUMBER_TYPES))
+    area = fields.String(
+        validate=validate.Regexp(r"^[0-9]{1,10}$"),
+        metadata={"description": "area code (national destination code), when the plan has one"},
+    )
+    quantity = fields.Integer(load_default=1, validate=validate.Range(min=1, max=100))
+    number = fields.String(
+        validate=validate.Regexp(E164_RE, error="Not in E.164 form."),
+        metadata={"description": "one specific (vanity) number instead of a quantity"},
+    )
+    note = fields.String(validate=validate.Length(max=1000))
+
+
+class NumberRequestSchema(Schema):
+    id = fields.UUID()
+    subscription_id = fields.UUID()
+    tenant_id = fields.UUID()
+    country = fields.String()
+    number_type = fields.String()
+    area = fields.String(allow_none=True)
+    vanity_number = fields.String(allow_none=True)
+    quantity = fields.Integer()
+    state = fields.String()
+    numbers = fields.List(fields.String(), metadata={"description": "the reserved numbers"})
+    expires_at = fields.DateTime()
+    note = fields.String(allow_none=True)
+    decision_reason = fields.String(allow_none=True)
+    requested_by = fields.String()
+    decided_by = fields.String(allow_none=True)
+    decided_at = fields.DateTime(allow_none=True)
+    created_at = fields.DateTime()
+    version = fields.Integer()
+
+
+class NumberRequestListArgs(ListArgs):
+    state = fields.String(validate=validate.OneOf(("pending", "approved", "rejected", "cancelled",
+                                                   "expired")))  # fmt: skip
+    subscription_id = fields.UUID()
+
+
+class RejectSchema(StrictSchema):
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=500))
+
+
+# --- port-ins ---------------------------------------------------------------------------------
+
+
+class RangeEndsSchema(StrictSchema):
+    first = fields.String(required=True)
+    last = fields.String(required=True)
+
+
+class PortInCreateSchema(StrictSchema):
+    subscription_id = fields.UUID(required=True)
+    numbers = fields.List(fields.String(), metadata={"description": "E.164 numbers"})
+    ranges = fields.List(fields.Nested(RangeEndsSchema))
+    current_carrier = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    account_reference = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    requested_date = fields.Date(required=True)
+    submit = fields.Boolean(load_default=False, metadata={"description": "submit at once"})
+
+
+class PortDocumentSchema(Schema):
+    id = fields.UUID()
+    filename = fields.String()
+    content_type = fields.String()
+    size = fields.Integer()
+    sha256 = fields.String()
+    uploaded_by = fields.String()
+    created_at = fields.DateTime()
+
+
+class PortInSchema(Schema):
+    id = fields.UUID()
+    subscription_id = fields.UUID()
+    tenant_id = fields.UUID()
+    country = fields.String()
+    number_type = fields.String()
+    numbers = fields.List(fields.String())
+    ranges = fields.List(fields.Dict())
+    count = fields.Integer()
+    current_carrier = fields.String()
+    account_reference = fields.String()
+    requested_date = fields.Date()
+    scheduled_for = fields.Date(allow_none=True)
+    state = fields.String()
+    steps = fields.Function(
+        lambda p: [{"name": s, "done": s in p.steps_done} for s in p.steps],
+        metadata={"description": "the country's steps and whether each is done"},
+    )
+    comments = fields.List(fields.Dict())
+    reason = fields.String(allow_none=True)
+    requested_by = fields.String()
+    actions = fields.Function(lambda p: _port_actions(p.state))
+    created_at = fields.DateTime()
+    version = fields.Integer()
+
+
+def _port_actions(state):
+    from fusion_core.numbering.ports import port_actions
+
+    return port_actions(state)
+
+
+class PortInListArgs(ListArgs):
+    state = fields.String(validate=validate.OneOf(("draft", "submitted", "pending", "scheduled",
+                                                   "completed", "rejected", "cancelled")))  # fmt: skip
+    subscription_id = fields.UUID()
+
+
+class PortActionSchema(StrictSchema):
+    reason = Reason
+    date = fields.Date(metadata={"description": "schedule: the porting date"})
+
+
+class CommentSchema(StrictSchema):
+    text = fields.String(required=True, validate=validate.Length(min=1, max=2000))
+
+
+class StepSchema(StrictSchema):
+    step = fields.String(required=True)
+    done = fields.Boolean(load_default=True)
+
+
+class DocumentUploadSchema(StrictSchema):
+    filename = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    content_type = fields.String(validate=validate.Length(max=100))
+    content_base64 = fields.String(required=True)
+
+
+# --- report -----------------------------------------------------------------------------------
+
+
+class NumberReportArgs(StrictSchema):
+    format = fields.String(load_default="json", validate=validate.OneOf(("json", "csv", "xlsx")))
+    group_by = fields.String(
+        load_default="tenant",
+        validate=validate.OneOf(("tenant", "reseller", "distributor", "group")),
+    )

@@ -96,6 +96,7 @@ def settings_for(session: Session, group_path: str) -> NumberSettings:
         org_path=group.org_path,
         aging_days=DEFAULT_AGING_DAYS,
         reservation_days=DEFAULT_RESERVATION_DAYS,
+        port_steps={},
     )
 
 
@@ -483,14 +484,23 @@ def allocate(session, number, subscription_id, reason=None, actor=None) -> Phone
             errors={"state": ["The number is reserved for another tenant."]},
             state=number.state,
         )
+    allocate_to(session, number, sub, reason)
+    session.commit()
+    return number
+
+
+def allocate_to(session, number, sub, reason=None, action="allocate", details=None) -> None:
+    """The allocation itself (no permission checks, no commit): consume one entitlement, move
+    the number to the subscription's tenant, remember its pool. Also ends a port-in
+    (`complete_port`). The ledger's 409 leaves the number untouched."""
     ledger.consume_for(session, sub, number)
-    pool = number.org_path
+    pool = number.pool_path if action == "complete_port" else number.org_path
     lifecycle.apply(
         session,
         number,
-        "allocate",
+        action,
         reason=reason,
-        details={"subscription_id": sub.id, "pool": group_or_id(pool)},
+        details={"subscription_id": sub.id, "pool": group_or_id(pool), **(details or {})},
         subscription_id=sub.id,
         org_path=sub.org_path,
         pool_path=pool,
@@ -498,8 +508,6 @@ def allocate(session, number, subscription_id, reason=None, actor=None) -> Phone
         reserved_until=None,
     )
     _emit(session, "number.allocated", number, subscription_id=sub.id)
-    session.commit()
-    return number
 
 
 def release(session, number, reason=None, actor=None) -> PhoneNumber:
@@ -646,8 +654,10 @@ def target_gone(session: Session, target_type: str, target_ref: str) -> int:
 def expire_job() -> None:
     """Job: end reservations and quarantines whose time is over."""
     from fusion_core.db import get_db
+    from fusion_core.numbering.requests import expire_requests
 
     session = get_db().session
+    expire_requests(session)
     now = utcnow()
     due = select(PhoneNumber).where(
         (and_(PhoneNumber.state == "reserved", PhoneNumber.reserved_until <= now))
