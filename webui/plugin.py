@@ -15,6 +15,7 @@ from webui import models  # noqa: F401 - the portal's table joins the metadata
 
 @hookimpl
 def register_blueprints():
+    from webui import catalog_pages  # noqa: F401 - the catalogue's pages register on `portal`
     from webui.views import portal
 
     return [portal]
@@ -37,6 +38,9 @@ SECTIONS = (
     ("Distributors", "portal.org_list", {"kind": "distributors"}, ("group",), 10),
     ("Resellers", "portal.org_list", {"kind": "resellers"}, ("group", "distributor"), 20),
     ("Tenants", "portal.org_list", {"kind": "tenants"}, ("group", "distributor", "reseller"), 30),
+    ("Products", "portal.product_list", {}, ("group", "distributor", "reseller"), 40),
+    ("Orders", "portal.order_list", {}, ("group",), 45),
+    ("Reports", "portal.license_report", {}, ("group", "distributor", "reseller", "tenant"), 50),
     ("Admins", "portal.admin_list", {}, ("group", "distributor", "reseller", "tenant"), 60),
     ("Audit", "portal.audit_list", {}, ("group", "distributor", "reseller", "tenant"), 80),
     ("Settings", "portal.settings", {}, ("group",), 90),
@@ -93,10 +97,21 @@ def tenant_cards(actor, tenant):
         settings += Markup('<a href="{}">Edit settings</a>').format(
             url_for("portal.org_edit", org_id=tenant.id)
         )
+    from webui.catalog_pages import licenses_card_body
+
     return [
         Card("subscriptions", "Subscriptions", subs_body, order=10),
+        Card("licenses", "Licenses", licenses_card_body(actor, tenant), order=20),
         Card("settings", "Settings", settings, order=90),
     ]
+
+
+@hookimpl
+def subscription_tabs(actor, subscription):
+    from fusion_core.registry import Tab
+    from webui.catalog_pages import licenses_tab_body
+
+    return [Tab("licenses", "Licenses", licenses_tab_body(actor, subscription), order=10)]
 
 
 @hookimpl

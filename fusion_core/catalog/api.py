@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import re
 
-from flask import Response, request, send_file, stream_with_context
+from flask import Response, jsonify, request, send_file, stream_with_context
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from sqlalchemy import select
@@ -19,6 +20,7 @@ from fusion_core.catalog.schemas import (
     EntitlementSchema,
     LicenseReportArgs,
     OrderListArgs,
+    OrderPostArgs,
     OrderSchema,
     ProductListArgs,
     ProductSchema,
@@ -186,11 +188,19 @@ class OrderCollection(MethodView):
     @orders.arguments(OrderListArgs, location="query")
     @orders.response(200, page_schema(OrderSchema))
     def get(self, args):
-        """Orders in your scope: filter, search (BSS reference), sort, paginate."""
+        """Orders in your scope: filter, search (BSS reference), sort, paginate; `format`
+        (csv, json, xlsx) exports every matching order instead of one page, streamed."""
         stmt = scoped(select(Order), Order)
         for key in ("type", "state", "tenant_id", "subscription_id", "bss_reference"):
             if key in args:
                 stmt = stmt.where(getattr(Order, key) == args[key])
+        if "format" in args:
+            return _export(
+                reports.order_rows(session, stmt, args.get("q")),
+                args["format"],
+                "orders",
+                reports.ORDER_COLUMNS,
+            )
         return paginate(
             stmt,
             args,
@@ -201,13 +211,17 @@ class OrderCollection(MethodView):
         )
 
     @orders.arguments(OrderSchema)
+    @orders.arguments(OrderPostArgs, location="query")
     @orders.response(201, OrderSchema)
     @orders.alt_response(403, schema=ErrorSchema)
     @orders.alt_response(409, schema=ErrorSchema, description="Rejected; the order is kept")
     @orders.alt_response(422, schema=ErrorSchema)
     @orders.doc(**IDEMPOTENCY_DOC)
-    def post(self, data):
-        """Place an order (group administrators); it is fulfilled in one transaction."""
+    def post(self, data, args):
+        """Place an order (group administrators); it is fulfilled in one transaction.
+        `dry_run=true` answers 200 with the per-SKU effect it would have and writes nothing."""
+        if args["dry_run"]:
+            return jsonify(services.preview_order(session, data))
         key = request.headers.get("Idempotency-Key")
         if key is not None and not KEY_RE.match(key):
             raise ValidationFailed(
@@ -278,17 +292,32 @@ class LicenseReport(MethodView):
         """Licence usage in your subtree, per tenant or rolled up (`group_by`), streamed."""
         actor = current_actor()
         fmt, group_by = args["format"], args["group_by"]
-        rows = reports.license_rows(session, actor, group_by)
-        name = f"licenses-by-{group_by}.{fmt}"
-        if fmt == "xlsx":
-            return send_file(
-                reports.as_xlsx(rows), mimetype=MIME[fmt], as_attachment=True, download_name=name
+        if args["view"] == "products":
+            rows = reports.product_rows(
+                session, actor, group_by, args.get("as_of"), args.get("tier")
             )
-        writer = reports.as_json if fmt == "json" else reports.as_csv
-        response = Response(stream_with_context(writer(rows)), mimetype=MIME[fmt])
-        if fmt == "csv":
-            response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
-        return response
+            return _export(rows, fmt, f"products-by-{group_by}", reports.PRODUCT_COLUMNS)
+        rows = reports.license_rows(session, actor, group_by)
+        return _export(rows, fmt, f"licenses-by-{group_by}", reports.COLUMNS)
+
+
+def _export(rows, fmt: str, stem: str, columns):
+    """Stream `rows` as a JSON list or CSV, or send them as an XLSX file."""
+    name = f"{stem}.{fmt}"
+    if fmt == "xlsx":
+        return send_file(
+            reports.as_xlsx(rows, columns),
+            mimetype=MIME[fmt],
+            as_attachment=True,
+            download_name=name,
+        )
+    writer = (
+        reports.as_json if fmt == "json" else functools.partial(reports.as_csv, columns=columns)
+    )
+    response = Response(stream_with_context(writer(rows)), mimetype=MIME[fmt])
+    if fmt == "csv":
+        response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
 
 
 BLUEPRINTS = [skus, products, orders, entitlements, reports_blp]

@@ -12,13 +12,22 @@ import io
 import json
 import tempfile
 from collections.abc import Iterator
+from datetime import date
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from fusion_core.catalog.models import Entitlement, Sku
+from fusion_core.catalog.models import (
+    MARKUP_TIERS,
+    Entitlement,
+    Order,
+    OrderLine,
+    Product,
+    Sku,
+)
 from fusion_core.context import Actor
+from fusion_core.db import utcnow
 from fusion_core.hierarchy.models import KINDS, Organization
 from fusion_core.scope import scoped
 
@@ -123,6 +132,190 @@ def _owner(tenant_path: str, uppers: dict[str, Any], target: int) -> str:
     return (fitting[-1] if fitting else visible[0]).org_path
 
 
+# --- products held, with list prices and markups (for the billing system) -------------------
+
+PRODUCT_COLUMNS = (
+    "organization_id",
+    "organization_kind",
+    "organization_name",
+    "product_id",
+    "product_name",
+    "quantity",
+    "currency",
+    "setup_price",
+    "monthly_price",
+    "markup_tier",
+    "markup_percent",
+    "markup_starts_on",
+    "as_of",
+)
+
+
+def markup_in_effect(product: Product, tier: str | None, as_of: date) -> dict | None:
+    """The product's markup for `tier` that started last on or before `as_of`, if any."""
+    if tier is None:
+        return None
+    started = [
+        m
+        for m in product.markups or []
+        if m["tier"] == tier and date.fromisoformat(m["starts_on"]) <= as_of
+    ]
+    return max(started, key=lambda m: m["starts_on"]) if started else None
+
+
+def viewer_tier(actor: Actor, asked: str | None) -> str | None:
+    """Distributors and resellers see their own tier's markup; the group picks one (default
+    reseller); tenants see none."""
+    if actor.org_kind in MARKUP_TIERS:
+        return actor.org_kind
+    if actor.org_kind == "tenant":
+        return None
+    return asked or "reseller"
+
+
+def _product_row(org_id, kind, name, product: Product, quantity, tier, as_of) -> dict:
+    markup = markup_in_effect(product, tier, as_of)
+    price = lambda v: None if v is None else str(v)  # noqa: E731
+    return {
+        "organization_id": str(org_id),
+        "organization_kind": kind,
+        "organization_name": name,
+        "product_id": str(product.id),
+        "product_name": product.name,
+        "quantity": int(quantity),
+        "currency": product.currency,
+        "setup_price": price(product.setup_price),
+        "monthly_price": price(product.monthly_price),
+        "markup_tier": tier if markup else None,
+        "markup_percent": markup["percent"] if markup else None,
+        "markup_starts_on": markup["starts_on"] if markup else None,
+        "as_of": as_of.isoformat(),
+    }
+
+
+def _products_per_tenant(session: Session, actor: Actor):
+    """(tenant path, id, name, product id, net quantity of completed orders), in batches."""
+    stmt = (
+        select(
+            Organization.org_path,
+            Organization.id,
+            Organization.name,
+            OrderLine.product_id,
+            func.sum(OrderLine.quantity),
+        )
+        .join(Order, Order.id == OrderLine.order_id)
+        .join(Organization, Organization.id == Order.tenant_id)
+        .where(Order.state == "completed")
+        .group_by(Organization.org_path, Organization.id, Organization.name, OrderLine.product_id)
+        .order_by(Organization.org_path, OrderLine.product_id)
+    )
+    stmt = scoped(stmt, Order, actor)
+    return session.execute(stmt.execution_options(yield_per=BATCH))
+
+
+def _uppers(session: Session, actor: Actor) -> dict[str, Any]:
+    return {
+        org.org_path: org
+        for org in session.execute(
+            scoped(
+                select(
+                    Organization.id, Organization.kind, Organization.name, Organization.org_path
+                ).where(Organization.kind != "tenant"),
+                Organization,
+                actor,
+            )
+        )
+    }
+
+
+def product_rows(
+    session: Session,
+    actor: Actor,
+    group_by: str = "tenant",
+    as_of: date | None = None,
+    tier: str | None = None,
+) -> Iterator[dict]:
+    """Products each tenant holds (net of completed orders), with list prices and the markup
+    in effect for the viewer's tier on `as_of` (today by default); a generator. Fusion never
+    invoices: these are figures for the billing system."""
+    as_of = as_of or utcnow().date()
+    tier = viewer_tier(actor, tier)
+    products = {p.id: p for p in session.scalars(select(Product))}
+    per_tenant = _products_per_tenant(session, actor)
+    if group_by == "tenant":
+        for _path, org_id, name, product_id, quantity in per_tenant:
+            if quantity:
+                yield _product_row(
+                    org_id, "tenant", name, products[product_id], quantity, tier, as_of
+                )
+        return
+    uppers = _uppers(session, actor)
+    totals: dict[tuple[str, Any], int] = {}
+    for path, _org_id, _name, product_id, quantity in per_tenant:
+        owner = _owner(path, uppers, RANK[group_by])
+        totals[(owner, product_id)] = totals.get((owner, product_id), 0) + int(quantity)
+    for (owner, product_id), quantity in sorted(
+        totals.items(), key=lambda kv: (uppers[kv[0][0]].name, products[kv[0][1]].name, kv[0])
+    ):
+        if quantity:
+            org = uppers[owner]
+            yield _product_row(
+                org.id, org.kind, org.name, products[product_id], quantity, tier, as_of
+            )
+
+
+# --- orders, for export -----------------------------------------------------------------------
+
+ORDER_COLUMNS = (
+    "id",
+    "created_at",
+    "type",
+    "state",
+    "bss_reference",
+    "tenant_id",
+    "tenant_name",
+    "subscription_id",
+    "lines",
+    "effect",
+    "reason",
+    "completed_at",
+)
+
+
+def order_rows(session: Session, stmt, query: str | None = None) -> Iterator[dict]:
+    """Every order `stmt` selects (already scoped and filtered), oldest first, in batches.
+    `lines` reads "Starter x2; Trunk 10 x-1", `effect` "FU-1 +2; SC-1 -10"."""
+    if query:
+        like = f"%{query.lower()}%"
+        stmt = stmt.where(
+            or_(func.lower(Order.bss_reference).like(like), func.lower(Order.reason).like(like))
+        )
+    stmt = (
+        stmt.add_columns(Organization.name)
+        .outerjoin(Organization, Organization.id == Order.tenant_id)
+        .order_by(Order.created_at, Order.id)
+        .execution_options(yield_per=500)
+    )
+    when = lambda v: v.isoformat() if v else None  # noqa: E731
+    for order, tenant_name in session.execute(stmt):
+        yield {
+            "id": str(order.id),
+            "created_at": when(order.created_at),
+            "type": order.type,
+            "state": order.state,
+            "bss_reference": order.bss_reference,
+            "tenant_id": str(order.tenant_id) if order.tenant_id else None,
+            "tenant_name": tenant_name,
+            "subscription_id": str(order.subscription_id) if order.subscription_id else None,
+            "lines": "; ".join(f"{line.product.name} x{line.quantity}" for line in order.lines),
+            "effect": "; ".join(
+                f"{e['external_reference']} {e['delta']:+d}" for e in order.effect or []
+            ),
+            "reason": order.reason,
+            "completed_at": when(order.completed_at),
+        }
+
+
 # --- writers ----------------------------------------------------------------------------------
 
 
@@ -138,9 +331,9 @@ def as_json(rows: Iterator[dict]) -> Iterator[str]:
     yield "".join(chunk)
 
 
-def as_csv(rows: Iterator[dict]) -> Iterator[str]:
+def as_csv(rows: Iterator[dict], columns=COLUMNS) -> Iterator[str]:
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\r\n")
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\r\n")
     writer.writeheader()
     for i, row in enumerate(rows, 1):
         writer.writerow(row)
@@ -151,15 +344,15 @@ def as_csv(rows: Iterator[dict]) -> Iterator[str]:
     yield buffer.getvalue()
 
 
-def as_xlsx(rows: Iterator[dict]):
+def as_xlsx(rows: Iterator[dict], columns=COLUMNS):
     """A temporary file holding the workbook, rewound (openpyxl writes rows out as they come)."""
     from openpyxl import Workbook
 
     workbook = Workbook(write_only=True)
-    sheet = workbook.create_sheet("Licences")
-    sheet.append(list(COLUMNS))
+    sheet = workbook.create_sheet("Licences" if columns is COLUMNS else "Report")
+    sheet.append(list(columns))
     for row in rows:
-        sheet.append([row[c] for c in COLUMNS])
+        sheet.append([row[c] for c in columns])
     out = tempfile.TemporaryFile()  # noqa: SIM115 - handed to send_file, which closes it
     workbook.save(out)
     out.seek(0)

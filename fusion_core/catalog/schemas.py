@@ -179,11 +179,22 @@ class OrderSchema(StrictSchema):
 
 
 class OrderListArgs(ListArgs):
+    format = fields.String(
+        validate=validate.OneOf(("json", "csv", "xlsx")),
+        metadata={"description": "export every matching order (not one page) in this format"},
+    )
     type = fields.String(validate=validate.OneOf(ORDER_TYPES))
     state = fields.String(validate=validate.OneOf(ORDER_STATES))
     tenant_id = fields.UUID()
     subscription_id = fields.UUID()
     bss_reference = fields.String()
+
+
+class OrderPostArgs(StrictSchema):
+    dry_run = fields.Boolean(
+        load_default=False,
+        metadata={"description": "preview the per-SKU effect (200); nothing is written"},
+    )
 
 
 class HolderSchema(StrictSchema):
@@ -215,4 +226,20 @@ class LicenseReportArgs(StrictSchema):
     group_by = fields.String(
         load_default="tenant",
         validate=validate.OneOf(("tenant", "reseller", "distributor", "group")),
+    )
+    view = fields.String(
+        load_default="licenses",
+        validate=validate.OneOf(("licenses", "products")),
+        metadata={
+            "description": "licenses: ordered/consumed per SKU; products: products held, with "
+            "list prices and the markup in effect (for the billing system)"
+        },
+    )
+    as_of = fields.Date(metadata={"description": "products view: the date markups apply at"})
+    tier = fields.String(
+        validate=validate.OneOf(MARKUP_TIERS),
+        metadata={
+            "description": "products view: whose markup to show; distributors and resellers "
+            "always see their own tier's"
+        },
     )

@@ -572,3 +572,51 @@ def count_orders_for_product(session: Session, product_id: uuid.UUID) -> int:
     return session.scalar(
         select(func.count()).select_from(OrderLine).where(OrderLine.product_id == product_id)
     )
+
+
+def preview_order(session: Session, data: dict[str, Any], actor=None) -> dict[str, Any]:
+    """What `place_order` would do to the subscription's entitlements, computed without
+    writing anything: per SKU the delta, what is ordered and consumed now, and what would be
+    ordered and available after. A line that would go below what is consumed is marked
+    `refused` with the holders of the units. The same checks as placing the order apply
+    (group only, scope, products), so a preview that passes is an order that would pass."""
+    actor = actor or current_actor()
+    require_group(actor, "place orders")
+    _path, target = _target(session, data, actor)
+    products = _order_products(session, data, group_path_of(_path))
+    current: dict[uuid.UUID, Entitlement] = {}
+    if data["type"] == "change":
+        current = {
+            e.sku_id: e
+            for e in session.scalars(
+                select(Entitlement).where(Entitlement.subscription_id == target.id)
+            )
+        }
+    rows = []
+    for sku, delta in _deltas(data, products).values():
+        ent = current.get(sku.id)
+        ordered, consumed = (ent.ordered, ent.consumed) if ent else (0, 0)
+        after = ordered + delta
+        refused = after < consumed
+        holders = []
+        if refused and ent is not None:
+            holders = [
+                {"holder_type": h.holder_type, "holder_id": h.holder_id, "quantity": h.quantity}
+                for h in ledger.holds_of(session, [ent.id])
+            ]
+        rows.append(
+            {
+                "sku_id": str(sku.id),
+                "sku_name": sku.name,
+                "external_reference": sku.external_reference,
+                "key": sku.key,
+                "delta": delta,
+                "ordered": ordered,
+                "consumed": consumed,
+                "ordered_after": after,
+                "available_after": after - consumed,
+                "refused": refused,
+                "holders": holders,
+            }
+        )
+    return {"effect": rows, "refused": any(r["refused"] for r in rows)}
