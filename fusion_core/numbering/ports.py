@@ -50,7 +50,7 @@ from fusion_core.numbering.validation import (
 )
 
 MAX_PORT_NUMBERS = 1000
-MAX_DOCUMENT_BYTES = 2 * 1024 * 1024
+MAX_DOCUMENT_BYTES = 512 * 1024  # base64 in a JSON body: fits MAX_BODY_BYTES (1 MiB)
 MAX_DOCUMENTS = 10
 
 

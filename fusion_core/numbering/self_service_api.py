@@ -202,7 +202,7 @@ class PortDocuments(MethodView):
     @port_ins.response(201, PortDocumentSchema)
     @port_ins.alt_response(422, schema=ErrorSchema)
     def post(self, data, id):
-        """Attach a document (base64; at most 2 MiB, 10 per port-in)."""
+        """Attach a document (base64; at most 512 KiB, 10 per port-in)."""
         return ports.add_document(session, _locked(PortIn, id), data)
 
 
