@@ -117,3 +117,10 @@ def register_schedules():
 @hookimpl
 def register_cli_commands():
     return [*numbering.cli_commands()]
+
+
+@hookimpl
+def global_search(actor, query, limit):
+    from fusion_core.numbering.search import search_numbers
+
+    return search_numbers(actor, query, limit)
