@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from marshmallow import Schema, ValidationError, fields, pre_load, validate
+from marshmallow import Schema, ValidationError, fields, missing, pre_load, validate
 from sqlalchemy import Select, func, or_, select
 
 from fusion_core.db import session
@@ -31,6 +32,68 @@ class ListArgs(Schema):
         return data
 
 
+def item_dumper(schema: Schema) -> Callable[[Any], dict[str, Any]]:
+    """`schema.dump` for one object, without marshmallow's per-field lookup machinery.
+
+    A list page dumps 50 objects of about ten fields each; marshmallow spends most of that time
+    finding each value (field.serialize -> get_value -> schema.get_attribute -> utils.get_value)
+    rather than formatting it. Here each plain field reads its attribute with getattr and is
+    formatted by the field's own `_serialize`, so the output is the same; whatever is not plain
+    (dump hooks, a custom get_attribute, dotted attributes, overridden serialize/get_value,
+    Method/Function fields, mappings as items, a missing attribute) goes through marshmallow."""
+    if (
+        schema._hooks["pre_dump"]
+        or schema._hooks["post_dump"]
+        or type(schema).get_attribute is not Schema.get_attribute
+    ):
+        return schema.dump
+    plan = []
+    for name, field in schema.dump_fields.items():
+        attr = name if field.attribute is None else field.attribute
+        plain = (
+            field._CHECK_ATTRIBUTE
+            and "." not in attr
+            and type(field).serialize is fields.Field.serialize
+            and type(field).get_value is fields.Field.get_value
+        )
+        key = field.data_key if field.data_key is not None else name
+        plan.append((key, name, attr, field, plain))
+    accessor = schema.get_attribute
+
+    def dump(obj: Any) -> dict[str, Any]:
+        if isinstance(obj, Mapping):
+            return schema.dump(obj)
+        out = {}
+        for key, name, attr, field, plain in plan:
+            value = getattr(obj, attr, missing) if plain else missing
+            if value is missing:
+                value = field.serialize(name, obj, accessor=accessor)
+                if value is missing:
+                    continue
+            else:
+                value = field._serialize(value, name, obj)
+            out[key] = value
+        return out
+
+    return dump
+
+
+class PageItems(fields.List):
+    """`items` of a list envelope: documented as a list of the item schema, dumped with
+    `item_dumper` (the same output as the nested schema's dump, in a fraction of the time)."""
+
+    def __init__(self, item_schema: type[Schema], **kwargs: Any) -> None:
+        super().__init__(fields.Nested(item_schema), **kwargs)
+        self._dump: Callable[[Any], dict[str, Any]] | None = None
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        if value is None:
+            return None
+        if self._dump is None:
+            self._dump = item_dumper(self.inner.schema)
+        return [self._dump(item) for item in value]
+
+
 @functools.cache
 def page_schema(item_schema: type[Schema]) -> type[Schema]:
     """A list envelope: {items, total, page, per_page, pages}."""
@@ -38,7 +101,7 @@ def page_schema(item_schema: type[Schema]) -> type[Schema]:
         f"{item_schema.__name__.removesuffix('Schema')}PageSchema",
         (Schema,),
         {
-            "items": fields.List(fields.Nested(item_schema)),
+            "items": PageItems(item_schema),
             "total": fields.Integer(),
             "page": fields.Integer(),
             "per_page": fields.Integer(),

@@ -22,7 +22,12 @@ class OrganizationSchema(StrictSchema):
     updated_at = fields.DateTime(dump_only=True)
 
     def ancestors(self, org) -> list[str]:
-        return [str(i) for i in org.ancestor_ids]
+        # str(uuid.UUID(part)) for each part of the materialised path (lower-case hex, see
+        # models.path_for), without building UUID objects: a list page dumps ~200 of them.
+        return [
+            f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+            for h in org.org_path.strip("/").split("/")
+        ]
 
 
 class OrganizationUpdateSchema(StrictSchema):
