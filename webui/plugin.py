@@ -15,7 +15,10 @@ from webui import models  # noqa: F401 - the portal's table joins the metadata
 
 @hookimpl
 def register_blueprints():
-    from webui import catalog_pages  # noqa: F401 - the catalogue's pages register on `portal`
+    from webui import (
+        catalog_pages,  # noqa: F401 - the catalogue's pages register on `portal`
+        number_pages,  # noqa: F401 - the numbers' pages register on `portal`
+    )
     from webui.views import portal
 
     return [portal]
@@ -40,6 +43,7 @@ SECTIONS = (
     ("Tenants", "portal.org_list", {"kind": "tenants"}, ("group", "distributor", "reseller"), 30),
     ("Products", "portal.product_list", {}, ("group", "distributor", "reseller"), 40),
     ("Orders", "portal.order_list", {}, ("group",), 45),
+    ("Numbers", "portal.number_list", {}, ("group", "distributor", "reseller", "tenant"), 47),
     ("Reports", "portal.license_report", {}, ("group", "distributor", "reseller", "tenant"), 50),
     ("Admins", "portal.admin_list", {}, ("group", "distributor", "reseller", "tenant"), 60),
     ("Audit", "portal.audit_list", {}, ("group", "distributor", "reseller", "tenant"), 80),

@@ -1,0 +1,112 @@
+"""The Numbers pages: inventory search and a number's history, import with a dry-run preview
+and its per-row report, the request form and the upstream queue."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+from pathlib import Path
+
+import pytest
+
+from fusion_core.numbering.search import number_url
+
+# The numbering tests' helper (a hierarchy, stock numbers, entitlements), from its conftest.
+_spec = importlib.util.spec_from_file_location(
+    "numbering_helpers", Path(__file__).parent.parent / "numbering" / "conftest.py"
+)
+_helpers = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_helpers)
+
+
+@pytest.fixture
+def nm(app, api, make):
+    return _helpers.Numbering(app, api, make)
+
+
+def text(response) -> str:
+    return re.sub(r"\s+", " ", response.get_data(as_text=True))
+
+
+def be(n: int) -> str:
+    return f"+322555{n:04d}"
+
+
+def test_import_preview_shows_the_report_and_writes_nothing(portal, api, make):
+    group = make.group()
+    admin = make.admin(group)
+    client = portal(admin)
+    page = client.get("/numbers/import")
+    assert page.status_code == 200
+    bad = client.post(
+        "/numbers/import", {"csv": "number\n+3225550001\n+32255\n", "action": "preview"}
+    )
+    assert bad.status_code == 200
+    body = text(bad)
+    assert 'id="import-report"' in body
+    assert "<td>3</td><td>+32255</td><td>number</td>" in body
+    good = client.post(
+        "/numbers/import", {"csv": "first,last\n+3225550000,+3225550009\n", "action": "preview"}
+    )
+    assert "Would create 10 number(s) in 1 range(s)." in text(good)
+    assert api.as_(admin).get("numbers").json["items"] == []
+
+    done = client.post(
+        "/numbers/import",
+        {"csv": "first,last\n+3225550000,+3225550009\n", "action": "import", "publish": "on"},
+    )
+    assert done.status_code == 302
+    items = api.as_(admin).get("numbers").json["items"]
+    assert [n["state"] for n in items] == ["available"] * 10
+    refused = client.post("/numbers/import", {"csv": "number\n+3225550001\n", "action": "import"})
+    assert refused.status_code == 422
+    assert "f-csv-error" in text(refused)
+
+
+def test_the_import_page_is_the_group_s_only(portal, make):
+    tree = make.tree()
+    assert portal(make.admin(tree["reseller"])).get("/numbers/import").status_code == 404
+
+
+def test_inventory_search_and_number_history(portal, nm, app):
+    nm.stock(be(1), be(2))
+    nm.transfer("reseller", be(2))
+    client = portal(nm.make.admin(nm.tree["reseller"]))
+    page = text(client.get("/numbers?prefix=%2B322555"))
+    assert be(2) in page and be(1) not in page
+    bad = client.get("/numbers?prefix=abc")
+    assert bad.status_code == 422
+    assert "f-prefix-error" in text(bad)
+    number = nm.group.get(f"numbers/{be(2)}").json
+    history = text(client.get(f"/numbers/{number['id']}"))
+    assert "transfer" in history and "import" in history
+    assert client.get(f"/numbers/{nm.group.get(f'numbers/{be(1)}').json['id']}").status_code == 404
+    with app.test_request_context():
+        from fusion_core.numbering.models import PhoneNumber
+
+        assert number_url(PhoneNumber(id=number["id"], e164=be(2))) == f"/numbers/{number['id']}"
+
+
+def test_request_form_and_queue(portal, nm):
+    nm.stock(be(1), be(2), be(3))
+    sub = nm.subscription()
+    nm.grant(sub, quantity=2)
+    tenant = portal(nm.make.admin(nm.tree["tenant"]))
+    assert "Reserve and request" in text(tenant.get("/number-requests"))
+    form = {"subscription_id": str(sub.id), "country": "BE", "type": "geographic"}
+    refused = tenant.post("/number-requests", {**form, "quantity": "4"})
+    assert refused.status_code == 422
+    assert "f-quantity-error" in text(refused)
+    assert "4 asked, 3 available (BE geographic)." in text(refused)
+    made = tenant.post("/number-requests", {**form, "quantity": "2"})
+    assert made.status_code == 302
+    assert "Approve" not in text(tenant.get("/number-requests"))
+
+    reseller = portal(nm.make.admin(nm.tree["reseller"]))
+    queue = text(reseller.get("/number-requests"))  # also the CSRF token
+    assert f"{be(1)}, {be(2)}" in queue and "Approve" in queue
+    request_id = nm.group.get("number-requests").json["items"][0]["id"]
+    assert reseller.post(f"/number-requests/{request_id}/approve").status_code == 302
+    assert [nm.group.get(f"numbers/{n}").json["state"] for n in (be(1), be(2))] == ["allocated"] * 2
+    sibling = portal(nm.make.admin(nm.tree["sibling_reseller"]))
+    assert request_id not in text(sibling.get("/number-requests?state="))

@@ -1,0 +1,184 @@
+"""Numbers pages: the inventory (search, a number's history), imports with a dry-run preview
+and their per-row report, and tenants' number requests (the request form and the queue).
+
+As in the other sections, views load through the scope, validate with the API's schemas and
+call `fusion_core.numbering` services, which own the rules, transactions and audit.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from flask import flash, redirect, request, url_for
+from flask_login import current_user, login_required
+from marshmallow import ValidationError
+from sqlalchemy import select
+
+from fusion_core.context import current_actor
+from fusion_core.db import session
+from fusion_core.errors import FusionError, NotFound
+from fusion_core.hierarchy.models import Subscription
+from fusion_core.numbering import requests as number_requests
+from fusion_core.numbering import services
+from fusion_core.numbering.lifecycle import allowed_actions
+from fusion_core.numbering.models import NUMBER_TYPES, STATES, NumberRequest
+from fusion_core.numbering.schemas import NumberRequestCreateSchema, NumberSearchArgs
+from fusion_core.scope import load, scoped
+from webui.views import breadcrumbs, field_errors, form_value, portal, render, validated
+
+PER_PAGE = 50
+
+
+def _crumbs(*tail: tuple[str, str]) -> list[tuple[str, str]]:
+    return [*breadcrumbs(current_user.organization), *tail]
+
+
+@portal.get("/numbers")
+@login_required
+def number_list():
+    """Search by prefix or pattern, state, country and type; keyset pages by E.164."""
+    raw = {k: v.strip() for k, v in request.args.items() if v.strip() and k != "page"}
+    errors: dict[str, list[str]] = {}
+    try:
+        args = NumberSearchArgs().load({**raw, "limit": PER_PAGE})
+        result = services.search(session, args)
+    except (ValidationError, FusionError) as exc:
+        errors, result = field_errors(exc), {"items": [], "next_cursor": None}
+    actor = current_actor()
+    return render(
+        "numbers/list.html",
+        422 if errors else 200,
+        args=raw,
+        errors=errors,
+        result=result,
+        states=STATES,
+        number_types=NUMBER_TYPES,
+        can_import=actor.is_group and actor.can_write,
+        crumbs=_crumbs(("Numbers", url_for("portal.number_list"))),
+    )
+
+
+@portal.get("/numbers/<uuid:number_id>")
+@login_required
+def number_page(number_id: uuid.UUID):
+    number = services.get_number(session, number_id)
+    return render(
+        "numbers/number.html",
+        number=number,
+        history=services.history(session, number),
+        actions=allowed_actions(number.state),
+        crumbs=_crumbs(("Numbers", url_for("portal.number_list")), (number.e164, "")),
+    )
+
+
+@portal.route("/numbers/import", methods=["GET", "POST"])
+@login_required
+def number_import():
+    """A CSV pasted in: Preview (a dry run: what would be created, or the per-row report) or
+    Import (all or nothing)."""
+    actor = current_actor()
+    if not actor.is_group:
+        raise NotFound("There is no page here.")
+    errors: dict[str, list[str]] = {}
+    preview: dict[str, Any] | None = None
+    report: list[dict[str, Any]] = []
+    if request.method == "POST":
+        dry_run = request.form.get("action") != "import"
+        try:
+            result = services.import_numbers(
+                session,
+                csv_text=request.form.get("csv", ""),
+                publish=request.form.get("publish") == "on",
+                dry_run=dry_run,
+                source="portal",
+            )
+        except FusionError as exc:
+            session.rollback()
+            report = exc.details.get("report") or []
+            errors = {"csv": [exc.message]} if report else field_errors(exc)
+            if "rows" in errors:
+                errors["csv"] = errors.pop("rows")
+        else:
+            if not dry_run:
+                flash(f"Import of {result.total} number(s): {result.status}.")
+                return redirect(url_for("portal.number_list"))
+            preview, report = result, result["report"]
+    return render(
+        "numbers/import.html",
+        422 if errors else 200,
+        errors=errors,
+        preview=preview,
+        report=report,
+        crumbs=_crumbs(("Numbers", url_for("portal.number_list")), ("Import", "")),
+    )
+
+
+def _subscriptions() -> list[Subscription]:
+    return list(
+        session.scalars(
+            scoped(select(Subscription), Subscription)
+            .where(Subscription.status == "active")
+            .order_by(Subscription.name)
+            .limit(200)
+        )
+    )
+
+
+@portal.route("/number-requests", methods=["GET", "POST"])
+@login_required
+def number_requests_page():
+    """The request form (tenants and the levels above) and the requests in scope: the pending
+    ones are the queue the levels above approve or reject."""
+    actor = current_actor()
+    errors: dict[str, list[str]] = {}
+    if request.method == "POST":
+        fields = ("subscription_id", "country", "type", "area", "quantity", "number", "note")
+        try:
+            data = validated(NumberRequestCreateSchema(), {f: form_value(f) for f in fields})
+            created = number_requests.create_request(session, data)
+        except (FusionError, ValidationError) as exc:
+            session.rollback()
+            errors = field_errors(exc)
+        else:
+            flash(f"Reserved {', '.join(created.numbers)} until {created.expires_at:%Y-%m-%d}.")
+            return redirect(url_for("portal.number_requests_page"))
+    state = request.args.get("state", "pending")
+    stmt = scoped(select(NumberRequest), NumberRequest)
+    if state:
+        stmt = stmt.where(NumberRequest.state == state)
+    rows = session.scalars(stmt.order_by(NumberRequest.created_at).limit(200)).all()
+    return render(
+        "numbers/requests.html",
+        422 if errors else 200,
+        errors=errors,
+        rows=rows,
+        state=state,
+        subscriptions=_subscriptions(),
+        number_types=NUMBER_TYPES,
+        upstream=actor.org_kind != "tenant" and actor.can_write,
+        can_write=actor.can_write,
+        crumbs=_crumbs(("Number requests", url_for("portal.number_requests_page"))),
+    )
+
+
+@portal.post("/number-requests/<uuid:request_id>/<any(approve, reject, cancel):action>")
+@login_required
+def number_request_decide(request_id: uuid.UUID, action: str):
+    row = load(NumberRequest, request_id)
+    session.refresh(row, with_for_update=True)
+    try:
+        if action == "reject":
+            reason = form_value("reason")
+            if not reason:
+                raise ValidationError({"reason": ["Say why the request is rejected."]})
+            number_requests.reject(session, row, reason)
+        else:
+            getattr(number_requests, action)(session, row, form_value("reason"))
+    except (FusionError, ValidationError) as exc:
+        session.rollback()
+        errs = field_errors(exc)
+        flash(" ".join(m for msgs in errs.values() for m in msgs))
+    else:
+        flash(f"Request {action}d.")
+    return redirect(url_for("portal.number_requests_page"))
