@@ -11,22 +11,28 @@ from __future__ import annotations
 
 import decimal
 import enum
+import functools
 import uuid
 from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import event, insert, inspect
-from sqlalchemy.orm import ORMExecuteState, Session
+from sqlalchemy.orm import Mapper, ORMExecuteState, Session
 
 from fusion_core.audit.models import AuditEntry
-from fusion_core.context import current_actor
+from fusion_core.context import Actor, current_actor
 from fusion_core.db import Base, utcnow
 
 REDACTED = "[redacted]"
 IGNORED_COLUMNS = {"version", "updated_at"}  # implied by the entry itself
 
 
+_PLAIN = frozenset({str, int, bool, float, type(None)})
+
+
 def _jsonable(value: Any) -> Any:
+    if type(value) in _PLAIN:  # most values: nothing to convert (no isinstance chain)
+        return value
     if isinstance(value, uuid.UUID):
         return str(value)
     if isinstance(value, datetime | date):
@@ -43,11 +49,13 @@ def entity_type(obj_or_cls: Any) -> str:
     return cls.__tablename__
 
 
-def _entry(obj: Any, action: str, changes: dict[str, Any]) -> dict[str, Any]:
-    actor = current_actor()
+def _entry(
+    obj: Any, action: str, changes: dict[str, Any], actor: Actor | None = None
+) -> dict[str, Any]:
+    actor = actor or current_actor()
     path = getattr(obj, "org_path", None)
     org_id = uuid.UUID(path.rstrip("/").rsplit("/", 1)[-1]) if path and path != "/" else None
-    ident = inspect(obj).mapper.primary_key_from_instance(obj)
+    ident = _layout(type(obj))[1].primary_key_from_instance(obj)
     return {
         "at": utcnow(),
         "actor_id": actor.admin_id,
@@ -63,13 +71,22 @@ def _entry(obj: Any, action: str, changes: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _columns(obj: Any):
-    for attr in inspect(obj).mapper.column_attrs:
-        column = attr.columns[0]
-        flag = column.info.get("audit")
+@functools.cache
+def _layout(cls: type) -> tuple[tuple[tuple[str, bool], ...], Mapper]:
+    """Per mapped class, worked out once (a bulk load flushes thousands of objects): the
+    audited columns as (attribute key, is secret), and the mapper."""
+    mapper = inspect(cls)
+    columns = []
+    for attr in mapper.column_attrs:
+        flag = attr.columns[0].info.get("audit")
         if attr.key in IGNORED_COLUMNS or flag == "skip":
             continue
-        yield attr.key, flag == "secret"
+        columns.append((attr.key, flag == "secret"))
+    return tuple(columns), mapper
+
+
+def _columns(obj: Any) -> tuple[tuple[str, bool], ...]:
+    return _layout(type(obj))[0]
 
 
 def _snapshot(obj: Any, *, after: bool) -> dict[str, Any]:
@@ -106,14 +123,17 @@ def audited(obj: Any) -> bool:
 
 
 def _after_flush(session: Session, _context: Any) -> None:
+    actor = current_actor()  # one flush, one actor
     rows = [
-        _entry(obj, "create", _snapshot(obj, after=True)) for obj in session.new if audited(obj)
+        _entry(obj, "create", _snapshot(obj, after=True), actor)
+        for obj in session.new
+        if audited(obj)
     ]
     for obj in session.dirty:
         if audited(obj) and (changes := _diff(obj)):
-            rows.append(_entry(obj, "update", changes))
+            rows.append(_entry(obj, "update", changes, actor))
     rows += [
-        _entry(obj, "delete", _snapshot(obj, after=False))
+        _entry(obj, "delete", _snapshot(obj, after=False), actor)
         for obj in session.deleted
         if audited(obj)
     ]
