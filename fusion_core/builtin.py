@@ -124,3 +124,10 @@ def global_search(actor, query, limit):
     from fusion_core.numbering.search import search_numbers
 
     return search_numbers(actor, query, limit)
+
+
+@hookimpl
+def tenant_cards(actor, tenant):
+    from fusion_core.numbering.search import tenant_card
+
+    return tenant_card(actor, tenant)

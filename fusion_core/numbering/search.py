@@ -1,13 +1,14 @@
-"""Numbers in the portal's global search (the `global_search` hook, registered by
+"""Numbers in the portal: the global search (the `global_search` hook, registered by
 fusion_core.builtin): what was typed, read as the start of an E.164 number, is a prefix range
-on the indexed `e164` column within the viewer's scope."""
+on the indexed `e164` column within the viewer's scope; and the tenant page's Numbers card
+(`tenant_cards`)."""
 
 from __future__ import annotations
 
 import re
 
 from flask import current_app, url_for
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from fusion_core.context import Actor
 from fusion_core.db import session
@@ -62,3 +63,44 @@ def search_numbers(actor: Actor, query: str, limit: int) -> list[SearchResult]:
         )
         for n in numbers
     ]
+
+
+def tenant_card(actor: Actor, tenant) -> list:
+    """The tenant page's Numbers card: allocated (assigned / free) and reserved for requests,
+    counted in one grouped query within the viewer's scope."""
+    from markupsafe import Markup
+
+    from fusion_core.registry import Card
+
+    rows = session.execute(
+        scoped(
+            select(PhoneNumber.state, func.count())
+            .where(
+                PhoneNumber.org_path == tenant.org_path,
+                PhoneNumber.state.in_(("allocated", "assigned")),
+            )
+            .group_by(PhoneNumber.state),
+            PhoneNumber,
+            actor,
+        )
+    ).all()
+    # Held for the tenant's requests: in a pool above it, often above the viewer too; the
+    # count is the tenant's (its requests list the numbers), so it is not scoped further.
+    reserved = session.scalar(
+        select(func.count())
+        .select_from(PhoneNumber)
+        .where(PhoneNumber.state == "reserved", PhoneNumber.reserved_for_id == tenant.id)
+    )
+    counts = {state: int(n) for state, n in rows}
+    free, assigned = counts.get("allocated", 0), counts.get("assigned", 0)
+    body = Markup(
+        '<dl class="numbers-card"><dt>Allocated</dt><dd>{}</dd><dt>Assigned</dt><dd>{}</dd>'
+        "<dt>Free</dt><dd>{}</dd><dt>Reserved for requests</dt><dd>{}</dd></dl>"
+    ).format(free + assigned, assigned, free, reserved)
+    url = None
+    if "portal.number_list" in current_app.view_functions:
+        url = url_for("portal.number_list", tenant_id=tenant.id)
+        body += Markup('<a href="{}">Request numbers</a>').format(
+            url_for("portal.number_requests_page")
+        )
+    return [Card("numbers", "Numbers", body, url=url, order=30)]

@@ -110,3 +110,23 @@ def test_request_form_and_queue(portal, nm):
     assert [nm.group.get(f"numbers/{n}").json["state"] for n in (be(1), be(2))] == ["allocated"] * 2
     sibling = portal(nm.make.admin(nm.tree["sibling_reseller"]))
     assert request_id not in text(sibling.get("/number-requests?state="))
+
+
+def test_tenant_page_numbers_card(portal, nm):
+    nm.stock(*[be(n) for n in range(5)])
+    sub = nm.subscription()
+    nm.grant(sub, quantity=3)
+    for n in (1, 2):
+        allocated = nm.group.post(f"numbers/{be(n)}/allocate", {"subscription_id": str(sub.id)})
+        assert allocated.status_code == 200, allocated.json
+    nm.group.post(f"numbers/{be(3)}/reserve", {"tenant_id": str(nm.tree["tenant"].id)})
+    reseller = portal(nm.make.admin(nm.tree["reseller"]))
+    page = text(reseller.get(f"/orgs/{nm.tree['tenant'].id}"))
+    card = re.search(r'<dl class="numbers-card">(.*?)</dl>', page).group(1)
+    assert card == (
+        "<dt>Allocated</dt><dd>2</dd><dt>Assigned</dt><dd>0</dd><dt>Free</dt><dd>2</dd>"
+        "<dt>Reserved for requests</dt><dd>1</dd>"
+    )
+    assert f"/numbers?tenant_id={nm.tree['tenant'].id}" in page
+    sibling = text(reseller.get(f"/orgs/{nm.tree['sibling_tenant'].id}"))
+    assert "numbers-card" not in sibling  # out of scope: no page at all
