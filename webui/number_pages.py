@@ -182,3 +182,138 @@ def number_request_decide(request_id: uuid.UUID, action: str):
     else:
         flash(f"Request {action}d.")
     return redirect(url_for("portal.number_requests_page"))
+
+
+# --- port-ins ------------------------------------------------------------------------------
+
+
+def _port_form() -> dict[str, Any]:
+    """The port-in form as the API takes it: one number or `first-last` range per line."""
+    numbers, ranges = [], []
+    for line in request.form.get("numbers", "").splitlines():
+        line = line.strip().replace(" ", "")
+        if not line:
+            continue
+        if "-" in line[1:]:
+            first, _, last = line.partition("-")
+            ranges.append({"first": first, "last": last})
+        else:
+            numbers.append(line)
+    return {
+        "subscription_id": form_value("subscription_id"),
+        "numbers": numbers or None,
+        "ranges": ranges or None,
+        "current_carrier": form_value("current_carrier"),
+        "account_reference": form_value("account_reference"),
+        "requested_date": form_value("requested_date"),
+        "submit": request.form.get("submit") == "on",
+    }
+
+
+@portal.route("/port-ins", methods=["GET", "POST"])
+@login_required
+def port_in_list():
+    """The port-in form and the port-ins in scope by state (the queue of the levels above)."""
+    from fusion_core.numbering import ports
+    from fusion_core.numbering.models import PortIn
+    from fusion_core.numbering.schemas import PortInCreateSchema
+
+    errors: dict[str, list[str]] = {}
+    if request.method == "POST":
+        try:
+            port = ports.create_port(session, validated(PortInCreateSchema(), _port_form()))
+        except (FusionError, ValidationError) as exc:
+            session.rollback()
+            errors = field_errors(exc)
+        else:
+            flash(f"Port-in of {port.count} number(s) {port.state}.")
+            return redirect(url_for("portal.port_in_page", port_id=port.id))
+    state = request.args.get("state", "")
+    stmt = scoped(select(PortIn), PortIn)
+    if state:
+        stmt = stmt.where(PortIn.state == state)
+    rows = session.scalars(stmt.order_by(PortIn.created_at.desc()).limit(200)).all()
+    return render(
+        "numbers/port_ins.html",
+        422 if errors else 200,
+        errors=errors,
+        rows=rows,
+        state=state,
+        subscriptions=_subscriptions(),
+        can_write=current_actor().can_write,
+        crumbs=_crumbs(("Port-ins", url_for("portal.port_in_list"))),
+    )
+
+
+@portal.route("/port-ins/<uuid:port_id>", methods=["GET", "POST"])
+@login_required
+def port_in_page(port_id: uuid.UUID):
+    """One port-in: its numbers, steps, comments and documents, and the moves its state
+    allows (`what` in the form: an action, `comment`, `step` or `document`)."""
+    import base64
+
+    from fusion_core.numbering import ports
+    from fusion_core.numbering.models import PortIn
+
+    port = load(PortIn, port_id)
+    actor = current_actor()
+    errors: dict[str, list[str]] = {}
+    if request.method == "POST":
+        session.refresh(port, with_for_update=True)
+        what = request.form.get("what", "")
+        try:
+            if what in ports.PORT_TRANSITIONS:
+                date_text = form_value("date")
+                from fusion_core.numbering.schemas import PortActionSchema
+
+                data = validated(
+                    PortActionSchema(), {"reason": form_value("reason"), "date": date_text}
+                )
+                ports.transition(session, port, what, **data)
+            elif what == "comment":
+                from fusion_core.numbering.schemas import CommentSchema
+
+                text = validated(CommentSchema(), {"text": form_value("text")})["text"]
+                ports.add_comment(session, port, text)
+            elif what == "step":
+                ports.mark_step(session, port, request.form.get("step", ""), True)
+            elif what == "document":
+                upload = request.files.get("document")
+                if upload is None or not upload.filename:
+                    raise ValidationError({"document": ["Choose a file."]})
+                ports.add_document(
+                    session,
+                    port,
+                    {
+                        "filename": upload.filename[:200],
+                        "content_type": upload.mimetype,
+                        "content_base64": base64.b64encode(upload.read()).decode(),
+                    },
+                )
+            else:
+                raise ValidationError({"what": ["Unknown action."]})
+        except (FusionError, ValidationError) as exc:
+            session.rollback()
+            errors = field_errors(exc)
+            if "content_base64" in errors:
+                errors["document"] = errors.pop("content_base64")
+        else:
+            flash("Saved.")
+            return redirect(url_for("portal.port_in_page", port_id=port.id))
+        port = load(PortIn, port_id)
+    upstream = actor.org_kind != "tenant" and actor.can_write
+    moves = [
+        a
+        for a in ports.port_actions(port.state)
+        if actor.can_write and (upstream or not ports.PORT_TRANSITIONS[a].upstream)
+    ]
+    return render(
+        "numbers/port_in.html",
+        422 if errors else 200,
+        port=port,
+        errors=errors,
+        moves=moves,
+        upstream=upstream,
+        documents=ports.documents(session, port),
+        crumbs=_crumbs(("Port-ins", url_for("portal.port_in_list")), (str(port.id)[:8], "")),
+    )

@@ -130,3 +130,41 @@ def test_tenant_page_numbers_card(portal, nm):
     assert f"/numbers?tenant_id={nm.tree['tenant'].id}" in page
     sibling = text(reseller.get(f"/orgs/{nm.tree['sibling_tenant'].id}"))
     assert "numbers-card" not in sibling  # out of scope: no page at all
+
+
+def test_port_in_wizard_and_its_page(portal, nm):
+    sub = nm.subscription()
+    nm.grant(sub, quantity=5)
+    nm.group.patch("number-settings", {"port_steps": {"BE": ["letter of authorisation"]}})
+    tenant = portal(nm.make.admin(nm.tree["tenant"]))
+    assert "Create port-in" in text(tenant.get("/port-ins"))
+    form = {"subscription_id": str(sub.id), "current_carrier": "Old Telco",
+            "account_reference": "ACC-1", "requested_date": "2030-01-15"}  # fmt: skip
+    bad = tenant.post("/port-ins", {**form, "numbers": "+3225559999999"})
+    assert bad.status_code == 422
+    assert "f-numbers-error" in text(bad) and "too long" in text(bad)
+    made = tenant.post("/port-ins", {**form, "numbers": "+3225570000\n+3225570010-+3225570011",
+                                     "submit": "on"})  # fmt: skip
+    assert made.status_code == 302, text(made)
+    page_url = made.headers["Location"].removeprefix("http://localhost")
+    page = text(tenant.get(page_url))
+    assert "3 \u00d7 BE geographic" in page and "submitted" in page
+    assert 'value="accept"' not in page  # the tenant's moves only: cancel
+    assert 'value="cancel"' in page
+    empty = tenant.post(page_url, {"what": "comment", "text": ""})
+    assert empty.status_code == 422 and "f-text-error" in text(empty)
+    assert tenant.post(page_url, {"what": "comment", "text": "LoA signed"}).status_code == 302
+
+    group = portal(nm.make.admin(nm.tree["group"]))
+    page = text(group.get(page_url))
+    assert "LoA signed" in page and 'value="accept"' in page
+    for what, extra in (("accept", {}), ("schedule", {"date": "2030-01-20"})):
+        assert group.post(page_url, {"what": what, **extra}).status_code == 302
+    refused = group.post(page_url, {"what": "complete"})
+    assert refused.status_code == 422  # the portal answers its form with the errors
+    assert "Not done: letter of authorisation." in text(refused)
+    group.post(page_url, {"what": "step", "step": "letter of authorisation"})
+    assert group.post(page_url, {"what": "complete"}).status_code == 302
+    assert nm.group.get("numbers/+3225570011").json["state"] == "allocated"
+    sibling = portal(nm.make.admin(nm.tree["sibling_reseller"]))
+    assert sibling.get(page_url).status_code == 404
