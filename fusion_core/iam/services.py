@@ -10,7 +10,7 @@ from typing import Any
 
 import argon2
 from flask import current_app, has_app_context
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, contains_eager
 
 from fusion_core.context import Actor, current_actor
@@ -291,23 +291,28 @@ def resolve_token(session: Session, secret: str) -> Admin | None:
     return admin
 
 
+_tokens, _admins, _orgs = ApiToken.__table__, Admin.__table__, Organization.__table__
+# Built once; run on the session's connection as plain Core (no ORM result machinery).
 _TOKEN_ACTOR = (
     select(
-        ApiToken.id,
-        ApiToken.revoked_at,
-        ApiToken.expires_at,
-        ApiToken.last_used_at,
-        Admin.id,
-        Admin.email,
-        Admin.role,
-        Admin.active,
-        Organization.id,
-        Organization.kind,
-        Organization.org_path,
+        _tokens.c.id,
+        _tokens.c.revoked_at,
+        _tokens.c.expires_at,
+        _tokens.c.last_used_at,
+        _admins.c.id,
+        _admins.c.email,
+        _admins.c.role,
+        _admins.c.active,
+        _orgs.c.id,
+        _orgs.c.kind,
+        _orgs.c.org_path,
     )
-    .select_from(ApiToken)
-    .join(Admin, ApiToken.admin_id == Admin.id)
-    .join(Organization, Admin.organization_id == Organization.id)
+    .select_from(
+        _tokens.join(_admins, _tokens.c.admin_id == _admins.c.id).join(
+            _orgs, _admins.c.organization_id == _orgs.c.id
+        )
+    )
+    .where(_tokens.c.token_hash == bindparam("digest"))
 )
 
 
@@ -323,7 +328,7 @@ def token_actor(
     most once per TOKEN_TOUCH_SECONDS."""
     if not secret.startswith(TOKEN_PREFIX):
         return None
-    row = session.execute(_TOKEN_ACTOR.where(ApiToken.token_hash == _digest(secret))).first()
+    row = session.connection().execute(_TOKEN_ACTOR, {"digest": _digest(secret)}).first()
     if row is None:
         return None
     token_id, revoked_at, expires_at, last_used_at = row[:4]
