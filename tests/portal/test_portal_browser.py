@@ -7,94 +7,10 @@ Screenshots of the main pages land in test-artifacts/ for people to look at.
 
 from __future__ import annotations
 
-import os
 import re
-import socket
-import threading
-from pathlib import Path
 
 import pytest
-from werkzeug.serving import make_server
-
-from fusion_core.testing import PASSWORD, services_required
-
-CHROMIUM = os.environ.get("FUSION_CHROMIUM", "/usr/bin/chromium")
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-HOST_A, HOST_B = "portal-a.test", "portal-b.test"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture(scope="session")
-def live_server(app):
-    port = _free_port()
-    server = make_server("127.0.0.1", port, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield port
-    server.shutdown()
-    thread.join(timeout=5)
-
-
-@pytest.fixture(scope="session")
-def browser(live_server):
-    if not Path(CHROMIUM).exists():
-        message = f"Chromium not found at {CHROMIUM} (apt-get install chromium)"
-        if services_required():
-            pytest.fail(message + " (FUSION_REQUIRE_SERVICES=1)")
-        pytest.skip(message)
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                f"--host-resolver-rules=MAP {HOST_A} 127.0.0.1, MAP {HOST_B} 127.0.0.1",
-            ],
-        )
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def page(browser):
-    context = browser.new_context(viewport={"width": 1280, "height": 800})
-    context.set_default_timeout(10_000)
-    page = context.new_page()
-    yield page
-    context.close()
-
-
-@pytest.fixture
-def url(live_server):
-    def build(path: str, host: str = HOST_A) -> str:
-        return f"http://{host}:{live_server}{path}"
-
-    return build
-
-
-def shot(page, name: str) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"portal-{name}.png"), full_page=True)
-
-
-def sign_in(page, url, admin, host: str = HOST_A) -> None:
-    page.goto(url("/login", host))
-    page.get_by_label("Email").fill(admin.email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_selector("nav[aria-label=Sections]")
+from browsing import HOST_A, HOST_B, shot, sign_in
 
 
 @pytest.fixture

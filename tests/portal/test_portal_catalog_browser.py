@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from test_portal_browser import browser, live_server, page, shot, sign_in, url  # noqa: F401
+from browsing import shot, sign_in
 
 
-def test_order_with_preview_in_the_browser(page, url, api, make):  # noqa: F811
+def test_order_with_preview_in_the_browser(page, url, api, make):
     tree = make.tree()
     admin = make.admin(tree["group"])
     client = api.as_(admin)
