@@ -33,6 +33,10 @@ SUB_SORT = {
     "created_at": Subscription.created_at,
     "platform": Subscription.platform,
 }
+# Query-argument schemas as instances: given a class, webargs builds (deep-copies) a new schema
+# on every request, ~4% of a list page's CPU. Loading keeps no state on the instance.
+ORG_LIST_ARGS = OrganizationListArgs()
+SUB_LIST_ARGS = SubscriptionListArgs()
 
 
 def load_kind(kind: str, ident) -> Organization:
@@ -47,7 +51,7 @@ def organization_blueprint(kind: str, plural: str) -> Blueprint:
 
     @blp.route("")
     class Collection(MethodView):
-        @blp.arguments(OrganizationListArgs, location="query")
+        @blp.arguments(ORG_LIST_ARGS, location="query")
         @blp.response(200, page_schema(OrganizationSchema))
         def get(self, args):
             """List them in your scope: filter, search (`q`), sort, paginate."""
@@ -113,7 +117,7 @@ tenants = organization_blueprint("tenant", "tenants")
 
 @tenants.route("/<id:id>/subscriptions")
 class TenantSubscriptions(MethodView):
-    @tenants.arguments(SubscriptionListArgs, location="query")
+    @tenants.arguments(SUB_LIST_ARGS, location="query")
     @tenants.response(200, page_schema(SubscriptionSchema))
     def get(self, args, id):
         """List a tenant's subscriptions."""
@@ -153,7 +157,7 @@ subscriptions = Blueprint(
 
 @subscriptions.route("")
 class SubscriptionCollection(MethodView):
-    @subscriptions.arguments(SubscriptionListArgs, location="query")
+    @subscriptions.arguments(SUB_LIST_ARGS, location="query")
     @subscriptions.response(200, page_schema(SubscriptionSchema))
     def get(self, args):
         """List subscriptions in your scope."""
