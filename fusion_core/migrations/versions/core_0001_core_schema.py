@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 import fusion_core.db
+from fusion_core.migrations.append_only import append_only, drop_append_only
 
 revision: str = "core_0001"
 down_revision: str | Sequence[str] | None = None
@@ -305,33 +306,12 @@ def downgrade() -> None:
 
 
 # The audit log is append-only, enforced by the database: UPDATE and DELETE are refused.
-PG_FUNCTION = """
-CREATE FUNCTION fusion_audit_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    RAISE EXCEPTION 'audit_entries is append-only: % refused', TG_OP;
-END $$;
-"""
+AUDIT = {"function": "fusion_audit_append_only"}
 
 
 def append_only_audit() -> None:
-    if op.get_bind().dialect.name == "postgresql":
-        op.execute(PG_FUNCTION)
-        op.execute(
-            "CREATE TRIGGER audit_entries_append_only BEFORE UPDATE OR DELETE ON audit_entries "
-            "FOR EACH ROW EXECUTE FUNCTION fusion_audit_append_only()"
-        )
-    else:
-        for action in ("UPDATE", "DELETE"):
-            op.execute(
-                f"CREATE TRIGGER audit_entries_no_{action.lower()} BEFORE {action} ON audit_entries "
-                f"BEGIN SELECT RAISE(ABORT, 'audit_entries is append-only: {action} refused'); END"
-            )
+    append_only("audit_entries", **AUDIT)
 
 
 def drop_append_only_audit() -> None:
-    if op.get_bind().dialect.name == "postgresql":
-        op.execute("DROP TRIGGER IF EXISTS audit_entries_append_only ON audit_entries")
-        op.execute("DROP FUNCTION IF EXISTS fusion_audit_append_only()")
-    else:
-        for action in ("update", "delete"):
-            op.execute(f"DROP TRIGGER IF EXISTS audit_entries_no_{action}")
+    drop_append_only("audit_entries", **AUDIT)

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 import fusion_core.db
+from fusion_core.migrations.append_only import append_only, drop_append_only
 
 revision: str = "numbering_0001"
 down_revision: str | Sequence[str] | None = None
@@ -281,31 +282,12 @@ def downgrade() -> None:
 # (TRUNCATE, which only a test reset uses, is not a row operation). SQLite refuses UPDATE; its
 # DELETE stays open because the test reset empties tables with DELETE, and no code path
 # deletes history rows (numbers are retired, never deleted, and history rows refer to them).
-PG_FUNCTION = """
-CREATE FUNCTION fusion_number_history_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    RAISE EXCEPTION 'number_history is append-only: % refused', TG_OP;
-END $$;
-"""
+HISTORY = {"function": "fusion_number_history_append_only", "sqlite_refuse": ("UPDATE",)}
 
 
 def append_only_history() -> None:
-    if op.get_bind().dialect.name == "postgresql":
-        op.execute(PG_FUNCTION)
-        op.execute(
-            "CREATE TRIGGER number_history_append_only BEFORE UPDATE OR DELETE ON number_history "
-            "FOR EACH ROW EXECUTE FUNCTION fusion_number_history_append_only()"
-        )
-    else:
-        op.execute(
-            "CREATE TRIGGER number_history_no_update BEFORE UPDATE ON number_history "
-            "BEGIN SELECT RAISE(ABORT, 'number_history is append-only: UPDATE refused'); END"
-        )
+    append_only("number_history", **HISTORY)
 
 
 def drop_append_only_history() -> None:
-    if op.get_bind().dialect.name == "postgresql":
-        op.execute("DROP TRIGGER IF EXISTS number_history_append_only ON number_history")
-        op.execute("DROP FUNCTION IF EXISTS fusion_number_history_append_only()")
-    else:
-        op.execute("DROP TRIGGER IF EXISTS number_history_no_update")
+    drop_append_only("number_history", **HISTORY)
