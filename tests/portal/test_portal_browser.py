@@ -11,6 +11,7 @@ import re
 
 import pytest
 from browsing import HOST_A, HOST_B, shot, sign_in
+from playwright.sync_api import expect
 
 
 @pytest.fixture
@@ -139,9 +140,9 @@ def test_slash_focuses_global_search(page, url, acme):
 def test_settings_preview_follows_the_form(page, url, acme):
     sign_in(page, url, acme["admin"])
     page.get_by_role("link", name="Settings", exact=True).click()
+    page.wait_for_load_state("load")  # the preview script listens from here on
     page.get_by_label("Product name").fill("Acme Next")
-    assert page.locator("#preview-name").inner_text() == "Acme Next"
+    expect(page.locator("#preview-name")).to_have_text("Acme Next")
     page.get_by_label("Primary colour").fill("#1e3a8a")
-    bar = page.locator(".preview-bar").evaluate("e => getComputedStyle(e).backgroundColor")
-    assert bar == "rgb(30, 58, 138)"
+    expect(page.locator(".preview-bar")).to_have_css("background-color", "rgb(30, 58, 138)")
     shot(page, "settings")
