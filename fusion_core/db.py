@@ -173,8 +173,48 @@ class Database:
         app.extensions["fusion.db"] = self
         app.teardown_appcontext(self._remove)
 
-    def _remove(self, _exc: BaseException | None) -> None:
+    def _remove(self, exc: BaseException | None) -> None:
+        """End the context's session. A transaction that only read is committed rather than
+        rolled back: the outcome is the same, but psycopg forgets every prepared statement on
+        ROLLBACK, so PostgreSQL would parse and plan the token and scope queries of every API
+        request again. Anything that wrote, or waits for a commit (jobs, events), or ended in
+        an exception, is rolled back as before."""
+        if exc is None and self.session.registry.has():
+            current = self.session()
+            if current.in_transaction() and _read_only(current):
+                try:
+                    current.commit()
+                except Exception:
+                    current.rollback()
         self.session.remove()
+
+
+_WROTE = "fusion.wrote"
+_AWAITING_COMMIT = ("fusion.jobs", "fusion.events")  # jobs.PENDING_KEY, events.PENDING_KEY
+
+
+def _read_only(session: Session) -> bool:
+    if session.new or session.dirty or session.deleted:
+        return False
+    if any(session.info.get(key) for key in _AWAITING_COMMIT):
+        return False
+    return not session.connection().info.get(_WROTE)
+
+
+@event.listens_for(Engine, "before_cursor_execute")
+def _note_writes(conn, _cursor, statement: str, *_args: Any) -> None:
+    """Every statement but a SELECT marks the connection's transaction as having written."""
+    if not statement.lstrip()[:6].upper().startswith("SELECT"):
+        conn.info[_WROTE] = True
+
+
+@event.listens_for(Engine, "commit")
+@event.listens_for(Engine, "rollback")
+def _transaction_settled(conn) -> None:
+    # An invalidated connection (the database went away) has no info left to clear, and
+    # reading it would try to reconnect inside the failed transaction.
+    if not conn.invalidated:
+        conn.info.pop(_WROTE, None)
 
 
 def get_db() -> Database:
