@@ -79,3 +79,68 @@ def test_schemas_with_dump_hooks_use_marshmallow_itself():
             return {"name": data["name"].upper()}
 
     assert item_dumper(Hooked())(SimpleNamespace(name="a")) == {"name": "A"}
+
+
+class Typed(Schema):
+    text = fields.String()
+    mail = fields.Email()
+    ident = fields.UUID()
+    when = fields.DateTime()
+    stamp = fields.DateTime(format="timestamp")
+    day = fields.Date()
+    count = fields.Integer()
+    ratio = fields.Float()
+
+
+def test_typed_fast_path_formats_like_the_fields():
+    """item_dumper formats str, UUID, ISO datetime and int values inline; values of any other
+    type (subclasses, bytes, floats, dates) and other formats still get the field's own output."""
+    from enum import StrEnum
+
+    class Colour(StrEnum):
+        RED = "red"
+
+    class Moment(datetime):
+        def isoformat(self, *args, **kwargs):
+            return "moment"
+
+    when = datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=UTC)
+    objs = [
+        SimpleNamespace(
+            text="plain",
+            mail="a@example.com",
+            ident=uuid.uuid4(),
+            when=when,
+            stamp=when,
+            day=when.date(),
+            count=7,
+            ratio=2,
+        ),
+        SimpleNamespace(
+            text=Colour.RED,
+            mail=b"b@example.com",
+            ident=str(uuid.uuid4()),
+            when=Moment(2026, 1, 2),
+            stamp=None,
+            day=None,
+            count=True,
+            ratio=0.5,
+        ),
+        SimpleNamespace(
+            text=None,
+            mail=None,
+            ident=None,
+            when=None,
+            stamp=None,
+            day=None,
+            count=None,
+            ratio=None,
+        ),
+    ]
+    dump = item_dumper(Typed())
+    for obj in objs:
+        assert dump(obj) == Typed().dump(obj)
+        assert [type(v) for v in dump(obj).values()] == [
+            type(v) for v in Typed().dump(obj).values()
+        ]
+    assert dump(objs[0])["ratio"] == 2.0 and dump(objs[0])["when"] == when.isoformat()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import datetime
 import functools
+import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -40,7 +42,12 @@ def item_dumper(schema: Schema) -> Callable[[Any], dict[str, Any]]:
     rather than formatting it. Here each plain field reads its attribute with getattr and is
     formatted by the field's own `_serialize`, so the output is the same; whatever is not plain
     (dump hooks, a custom get_attribute, dotted attributes, overridden serialize/get_value,
-    Method/Function fields, mappings as items, a missing attribute) goes through marshmallow."""
+    Method/Function fields, mappings as items, a missing attribute) goes through marshmallow.
+
+    Fields whose `_serialize` is marshmallow's own String, UUID, ISO DateTime or Integer format
+    a value of exactly the type they expect inline (what their `_serialize` returns for it: the
+    str itself, str(uuid), datetime.isoformat(), the int itself; None stays None); any other
+    value still goes through the field's `_serialize`."""
     if (
         schema._hooks["pre_dump"]
         or schema._hooks["post_dump"]
@@ -57,25 +64,55 @@ def item_dumper(schema: Schema) -> Callable[[Any], dict[str, Any]]:
             and type(field).get_value is fields.Field.get_value
         )
         key = field.data_key if field.data_key is not None else name
-        plan.append((key, name, attr, field, plain))
+        plan.append((key, name, attr, field, plain, _fast_type(field) if plain else None))
     accessor = schema.get_attribute
 
     def dump(obj: Any) -> dict[str, Any]:
         if isinstance(obj, Mapping):
             return schema.dump(obj)
         out = {}
-        for key, name, attr, field, plain in plan:
+        for key, name, attr, field, plain, fast in plan:
             value = getattr(obj, attr, missing) if plain else missing
             if value is missing:
                 value = field.serialize(name, obj, accessor=accessor)
                 if value is missing:
                     continue
-            else:
+            elif value is None:
+                if fast is None:
+                    value = field._serialize(value, name, obj)
+            elif fast is None or type(value) is not fast:
                 value = field._serialize(value, name, obj)
+            elif fast is uuid.UUID:
+                value = str(value)
+            elif fast is datetime.datetime:
+                value = value.isoformat()
             out[key] = value
         return out
 
     return dump
+
+
+def _fast_type(field: fields.Field) -> type | None:
+    """The value type `item_dumper` formats inline for this field, if any (see there)."""
+    serialize = type(field)._serialize
+    if serialize is fields.String._serialize:
+        return str
+    if serialize is fields.UUID._serialize:
+        return uuid.UUID
+    if (
+        serialize is fields.DateTime._serialize
+        and field.SERIALIZATION_FUNCS.get(field.format or field.DEFAULT_FORMAT)
+        is datetime.datetime.isoformat
+    ):
+        return datetime.datetime
+    if (
+        serialize is fields.Number._serialize
+        and type(field)._format_num is fields.Number._format_num
+        and field.num_type is int
+        and not field.as_string
+    ):
+        return int
+    return None
 
 
 class PageItems(fields.List):
