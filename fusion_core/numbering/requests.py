@@ -19,6 +19,7 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
+import phonenumbers
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -30,6 +31,7 @@ from fusion_core.hierarchy.models import Subscription
 from fusion_core.numbering import lifecycle
 from fusion_core.numbering.models import NumberRequest, PhoneNumber
 from fusion_core.numbering.services import (
+    AFTER_DIGITS,
     allocate_to,
     require_upstream,
     require_write,
@@ -102,6 +104,12 @@ def create_request(session: Session, data: dict[str, Any], actor: Actor | None =
         stmt = stmt.where(PhoneNumber.e164 == vanity)
     if data.get("area"):
         stmt = stmt.where(PhoneNumber.area == data["area"])
+        # The area code starts the national number, so it is also a prefix of the E.164 form:
+        # the (country, number_type, state, e164) index then reads just the area, in order.
+        code = phonenumbers.country_code_for_region(country)
+        if code:
+            start = f"+{code}{data['area']}"
+            stmt = stmt.where(PhoneNumber.e164 >= start, PhoneNumber.e164 < start + AFTER_DIGITS)
     found = session.scalars(
         stmt.order_by(PhoneNumber.e164)
         .limit(quantity)

@@ -20,6 +20,7 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
+import phonenumbers
 from sqlalchemy import and_, func, insert, literal, select, update
 from sqlalchemy.orm import Session
 
@@ -685,14 +686,34 @@ AFTER_DIGITS = "~"  # sorts after every digit: e164 < prefix + "~" closes a pref
 def search(session: Session, args: dict[str, Any]) -> dict[str, Any]:
     """Numbers in scope by prefix, pattern and filters, ordered by E.164, keyset-paginated:
     every condition is an equality or a range on an indexed column, and the cursor is the last
-    E.164 seen, so page 10,000 costs what page 1 does."""
-    stmt = scoped(select(PhoneNumber), PhoneNumber)
+    E.164 seen, so page 10,000 costs what page 1 does.
+
+    Each filter has an index ending with e164 (models.PhoneNumber), so a filter plus a prefix is
+    one index range read in order and a page stops after `limit` rows. Two conditions are
+    added that change no result but let the index do the work:
+    * a tenant has no organisation below it, so its subtree is its own path: an equality on
+      org_path, which (org_path, e164) returns in order (a range would need a sort);
+    * `country` implies its calling code as a prefix (+49 for DE: the country of every number
+      is the one its code and plan give, validation.check_number)."""
+    actor = current_actor()
+    if actor.org_kind == "tenant" and actor.org_path:
+        stmt = select(PhoneNumber).where(PhoneNumber.org_path == actor.org_path)
+    else:
+        stmt = scoped(select(PhoneNumber), PhoneNumber, actor)
     prefix = args.get("prefix")
     pattern = args.get("pattern")
     if pattern:
         literal = re.split(r"[?*]", pattern, maxsplit=1)[0]
         prefix = max(prefix or "", literal, key=len)
         stmt = stmt.where(PhoneNumber.e164.like(pattern.replace("?", "_").replace("*", "%")))
+    code = phonenumbers.country_code_for_region(args["country"].upper()) if "country" in args else 0
+    if code and not (prefix or "").startswith(f"+{code}"):
+        if f"+{code}".startswith(prefix or "+"):
+            prefix = f"+{code}"  # narrower than the prefix given, if any
+        else:  # a prefix of another country: nothing matches, said once more as a range
+            stmt = stmt.where(
+                PhoneNumber.e164 >= f"+{code}", PhoneNumber.e164 < f"+{code}{AFTER_DIGITS}"
+            )
     if prefix:
         stmt = stmt.where(PhoneNumber.e164 >= prefix, PhoneNumber.e164 < prefix + AFTER_DIGITS)
     for key, column in (

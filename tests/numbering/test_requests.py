@@ -202,3 +202,16 @@ def test_an_expired_request_releases_its_numbers(nm, stocked, app):
     assert states(nm, request["numbers"]) == ["available", "available"]
     last = nm.group.get(f"numbers/{request['numbers'][0]}/history").json[-1]
     assert (last["action"], last["reason"]) == ("unreserve", "number request expired")
+
+
+def test_an_area_request_takes_the_area_s_numbers_only(nm, stocked):
+    """The area code is also read as the E.164 prefix +<country code><area>: Antwerp's "3"
+    finds +323… numbers and none of Brussels' +322…, and an area with none finds nothing."""
+    sub = nm.subscription()
+    nm.grant(sub, quantity=3)
+    response = ask(nm, sub, quantity=2, area="3")
+    assert response.status_code == 201, response.json
+    assert response.json["numbers"] == ANTWERP
+    refused = ask(nm, sub, quantity=1, area="9")
+    assert refused.status_code == 422, refused.json
+    assert "quantity" in refused.json["errors"]

@@ -72,3 +72,53 @@ def test_search_by_tenant_subscription_and_target(nm):
     assert nm.group.get("numbers?target_type=example.line").json["items"] == []
     not_tenant = nm.group.get(f"numbers?tenant_id={nm.tree['reseller'].id}")
     assert not_tenant.status_code == 422
+
+
+def test_country_narrows_or_empties_a_prefix(nm):
+    """`country` is applied as its calling code's range too (an index range on e164): with a
+    prefix of the same country the answer is the prefix's numbers of that country, with a
+    prefix of another country nothing, and a prefix shorter than the code changes nothing."""
+    nm.import_rows(
+        [
+            {"number": "+3225550000"},
+            {"number": "+32475123456"},
+            {"number": "+442079460000"},
+            {"number": "+31201234567"},
+        ]
+    )
+
+    def e164s(query):
+        response = nm.group.get(f"numbers?{query}")
+        assert response.status_code == 200, response.json
+        return [n["e164"] for n in response.json["items"]]
+
+    assert e164s("country=be") == ["+3225550000", "+32475123456"]
+    assert e164s("country=BE&prefix=%2B3") == ["+3225550000", "+32475123456"]
+    assert e164s("country=BE&prefix=%2B324") == ["+32475123456"]
+    assert e164s("country=BE&prefix=%2B44") == []
+    assert e164s("country=NL&pattern=%2B3*7") == ["+31201234567"]
+    assert e164s("country=GB&type=geographic") == ["+442079460000"]
+
+
+def test_a_tenant_pages_through_its_own_numbers_only(nm):
+    """A tenant's search is its own numbers, by prefix and keyset pages, never a pool's."""
+    numbers = [f"+32255500{i:02d}" for i in range(7)]
+    nm.stock(*numbers, "+3225550099")
+    sub = nm.subscription()
+    nm.grant(sub, quantity=len(numbers))
+    for n in numbers:
+        response = nm.group.post(f"numbers/{n}/allocate", {"subscription_id": str(sub.id)})
+        assert response.status_code == 200, response.json
+    tenant = nm.client("tenant")
+    seen, cursor = [], None
+    while True:
+        query = "limit=3" + (f"&cursor={cursor.replace('+', '%2B')}" if cursor else "")
+        page = tenant.get(f"numbers?{query}").json
+        seen += [n["e164"] for n in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == numbers
+    mine = tenant.get("numbers?prefix=%2B3225550&state=allocated").json["items"]
+    assert [n["e164"] for n in mine] == numbers
+    assert tenant.get("numbers?prefix=%2B32255500&country=GB").json["items"] == []
