@@ -53,8 +53,8 @@ bench: install
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
+	$(BIN)/ruff check --no-cache .
+	$(BIN)/ruff format --no-cache --check .
 	@$(BIN)/python -c "$$SETTINGS_TABLE_PY" check $(SETTINGS_DOCS)
 
 format: $(STAMP)
