@@ -238,6 +238,14 @@ def main(argv: list[str] | None = None) -> int:
         from bench import catalog  # `python -m bench catalog [...]`: orders, ledger, licence report
 
         return catalog.main((sys.argv[1:] if argv is None else argv)[1:])
+    if (sys.argv[1:] if argv is None else argv)[:1] == ["siptrunk"]:
+        from bench import siptrunk  # `python -m bench siptrunk [...]`: API change -> SBC, big sync
+
+        return siptrunk.main((sys.argv[1:] if argv is None else argv)[1:])
+    if (sys.argv[1:] if argv is None else argv)[:1] == ["sip"]:
+        from bench import sip  # `python -m bench sip [...]`: SBC call rate beside a bare relay
+
+        return sip.main((sys.argv[1:] if argv is None else argv)[1:])
     args = parse_args(argv)
     started = datetime.now(UTC)
     scratch = load.scratch_dir()

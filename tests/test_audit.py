@@ -578,6 +578,66 @@ def _self_service_row(kind: str):
     return create
 
 
+def _siptrunk_address(session):
+    from fusion_siptrunk.addresses.models import Address
+
+    tenant = _tenant(session)
+    session.commit()
+    row = Address(tenant_id=tenant.id, org_path=tenant.org_path, label="Meta", country="GB")
+    session.add(row)
+    return row
+
+
+def _siptrunk_row(kind: str):
+    """One row of each SIP-trunk model, made directly (the services would enqueue SBC jobs)."""
+
+    def create(session):
+        from fusion_siptrunk import models as st
+
+        from fusion_core.numbering.models import PhoneNumber
+
+        sub = hierarchy.create_subscription(session, _tenant(session), "siptrunk", "Meta sub")
+        session.commit()
+        group_path = "/" + sub.org_path.strip("/").split("/")[0] + "/"
+        if kind == "Sbc":
+            row = st.Sbc(org_path=group_path, name="meta", signalling_host="192.0.2.1")
+        elif kind == "CallingPlan":
+            row = st.CallingPlan(org_path=group_path, country="GB", key=900, classes=[])
+        elif kind == "Capacity":
+            row = st.Capacity(subscription_id=sub.id, org_path=sub.org_path, max_calls=2)
+        elif kind == "TenantSettings":
+            row = st.TenantSettings(tenant_id=sub.tenant_id, org_path=sub.org_path, country="GB")
+        elif kind == "ListEntry":
+            row = st.ListEntry(org_path=group_path, kind="block", prefix="+449")
+        else:
+            trunk = st.Trunk(
+                subscription_id=sub.id, org_path=sub.org_path, key=901, name="Meta", country="GB"
+            )
+            session.add(trunk)
+            row = trunk
+            if kind == "AccessTrunk":
+                sbc = st.Sbc(org_path=group_path, name="meta", signalling_host="192.0.2.1")
+                session.add(sbc)
+                session.flush()
+                row = st.AccessTrunk(
+                    trunk_id=trunk.id, sbc_id=sbc.id, org_path=sub.org_path, host="192.0.2.2"
+                )
+            elif kind == "Did":
+                number = PhoneNumber(
+                    e164="+441632960001", country="GB", number_type="geographic",
+                    state="allocated", subscription_id=sub.id, org_path=sub.org_path,
+                )  # fmt: skip
+                session.add(number)
+                session.flush()
+                row = st.Did(
+                    trunk_id=trunk.id, number_id=number.id, e164=number.e164, org_path=sub.org_path
+                )
+        session.add(row)
+        return row
+
+    return create
+
+
 # One factory per audited model; a plugin adding a model adds its factory here (or its own
 # meta-test in its package: the audit is proven per model, not assumed).
 LIFECYCLES: dict[str, Callable[[], Lifecycle]] = {
@@ -621,6 +681,27 @@ LIFECYCLES: dict[str, Callable[[], Lifecycle]] = {
     ),
     "PortIn": _catalog_lifecycle(
         _self_service_row("port"), lambda s, port: setattr(port, "state", "submitted")
+    ),
+    "Sbc": _catalog_lifecycle(_siptrunk_row("Sbc"), lambda s, r: setattr(r, "locale", "en-GB")),
+    "CallingPlan": _catalog_lifecycle(
+        _siptrunk_row("CallingPlan"), lambda s, r: setattr(r, "country", "BE")
+    ),
+    "Capacity": _catalog_lifecycle(
+        _siptrunk_row("Capacity"), lambda s, r: setattr(r, "max_calls", 1)
+    ),
+    "ListEntry": _catalog_lifecycle(
+        _siptrunk_row("ListEntry"), lambda s, r: setattr(r, "note", "x")
+    ),
+    "TenantSettings": _catalog_lifecycle(
+        _siptrunk_row("TenantSettings"), lambda s, r: setattr(r, "format_in", "national")
+    ),
+    "Trunk": _catalog_lifecycle(_siptrunk_row("Trunk"), lambda s, r: setattr(r, "max_calls", 2)),
+    "AccessTrunk": _catalog_lifecycle(
+        _siptrunk_row("AccessTrunk"), lambda s, r: setattr(r, "port", 5062)
+    ),
+    "Did": _catalog_lifecycle(_siptrunk_row("Did"), lambda s, r: setattr(r, "rewrite_to", "201")),
+    "Address": _catalog_lifecycle(
+        _siptrunk_address, lambda s, address: setattr(address, "label", "Meta renamed")
     ),
     "PortDocument": _catalog_lifecycle(
         _self_service_row("document"), lambda s, doc: setattr(doc, "filename", "bill.pdf")

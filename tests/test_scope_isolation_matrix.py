@@ -15,12 +15,16 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+import pytest
+from fusion_siptrunk.addresses.models import Address as SiptrunkAddress
+from fusion_siptrunk.models import AccessTrunk, CallingPlan, Did, ListEntry, Sbc, Trunk
 from sqlalchemy import func, select, text
 
 from fusion_core.audit.models import AuditEntry
 from fusion_core.catalog.models import Order, Product, Sku
 from fusion_core.db import Base, get_db
 from fusion_core.hierarchy.models import Organization, Subscription
+from fusion_core.hookspecs import hookimpl
 from fusion_core.iam.models import Admin, ApiToken
 from fusion_core.numbering.models import (
     NumberImport,
@@ -51,6 +55,17 @@ PATH_KINDS: dict[str, str] = {
     "/number-requests/{id}": "number_request",
     "/port-ins/{id}": "port_in",
     "/port-ins/{id}/documents/{document_id}": "port_document",
+    "/siptrunk/addresses/{id}": "siptrunk_address",
+    "/siptrunk/sbcs/{id}": "siptrunk_sbc",
+    "/siptrunk/block-list/{id}": "siptrunk_block_entry",
+    "/siptrunk/trunks/{id}": "siptrunk_trunk",
+    # a trunk's sub-resources: the trunk's id is in scope, the sub-resource's foreign
+    "/siptrunk/trunks/{id}/access-trunks/{aid}": "siptrunk_access_trunk",
+    "/siptrunk/trunks/{id}/dids/{did}": "siptrunk_did",
+    "/siptrunk/trunks/{id}/block-list/{entry}": "siptrunk_block_entry",
+    "/siptrunk/trunks/{id}/allow-list/{entry}": "siptrunk_allow_entry",
+    "/siptrunk/subscriptions/{id}": "subscription",
+    "/siptrunk/tenants/{id}": "tenant",
 }
 
 # Each kind -> the model holding it (rows carry `org_path`) and a filter.
@@ -72,11 +87,22 @@ KIND_MODELS: dict[str, tuple[type, dict[str, Any]]] = {
     "number_request": (NumberRequest, {}),
     "port_in": (PortIn, {}),
     "port_document": (PortDocument, {}),
+    "siptrunk_address": (SiptrunkAddress, {}),
+    "siptrunk_sbc": (Sbc, {}),
+    "siptrunk_calling_plan": (CallingPlan, {}),
+    "siptrunk_trunk": (Trunk, {}),
+    "siptrunk_access_trunk": (AccessTrunk, {}),
+    "siptrunk_did": (Did, {}),
+    "siptrunk_block_entry": (ListEntry, {"kind": "block"}),  # the group's and the trunks'
+    "siptrunk_allow_entry": (ListEntry, {"kind": "allow"}),
+    "allocated_number": (PhoneNumber, {"state": "allocated"}),  # free for a new DID
 }
 
 # Kinds a group shares with its whole tree (the catalogue): every administrator of the group
 # sees them, although their path is the group's; other groups never do.
-GROUP_SHARED = {"sku", "product"}
+# SBCs too: a trunk's access trunks name their SBC (`sbc_id`) to the tenant, which names it to
+# add one (GET /siptrunk/sbcs/{id} itself is the group administrators').
+GROUP_SHARED = {"sku", "product", "siptrunk_sbc"}
 
 # Writes only group administrators may make: below the group they answer 403 (revealing
 # nothing about the ids named), whatever the body.
@@ -171,7 +197,130 @@ def _self_service(make, orgs) -> None:
         session.commit()
 
 
-BUILDERS: list[Any] = [_catalog, _numbering, _self_service]
+def _siptrunk_addresses(make, orgs) -> None:
+    """An emergency address on every tenant (validation is tested in plugins/fusion_siptrunk)."""
+    from fusion_core.context import SYSTEM, acting_as
+
+    with make.app.app_context(), acting_as(SYSTEM):
+        session = get_db().session
+        for org in orgs.values():
+            if org.kind == "tenant":
+                session.add(
+                    SiptrunkAddress(tenant_id=org.id, org_path=org.org_path, label=f"{org.name} HQ",
+                                    country="GB", status="valid")
+                )  # fmt: skip
+        session.commit()
+
+
+def _siptrunk(make, orgs) -> None:
+    """Each group's SBC (driver `matrix`, below), GB calling plan and block list; on every
+    tenant's live subscription a trunk (the tenant's address) with an access trunk on its group's
+    SBC, a DID, a block- and an allow-list entry, and a number allocated to the subscription,
+    free for a new DID. Rows as the services write them, in tenant order (a viewer's first
+    trunk and first DID are one tenant's); the flows are tested in plugins/fusion_siptrunk."""
+    from fusion_siptrunk import plans, services
+
+    from fusion_core.context import SYSTEM, acting_as
+
+    with make.app.app_context(), acting_as(SYSTEM):
+        session = get_db().session
+        sbcs = {}
+        for name in ("Group A", "Group B"):
+            path = orgs[name].org_path
+            plans.plan_for(session, path, "GB")  # made before the SBCs: nothing to sync
+            sbcs[path] = Sbc(org_path=path, name=f"{name} PoP", driver=MatrixSbc.name,
+                             signalling_host="192.0.2.1")  # fmt: skip
+            session.add(sbcs[path])
+            session.add(ListEntry(org_path=path, kind="block", prefix="+4490"))
+        session.flush()
+        for index, org in enumerate(orgs.values()):
+            if org.kind != "tenant":
+                continue
+            sub = session.scalars(
+                select(Subscription).where(
+                    Subscription.tenant_id == org.id, Subscription.status == "active"
+                )
+            ).one()
+            address = session.scalars(
+                select(SiptrunkAddress).where(SiptrunkAddress.tenant_id == org.id)
+            ).one()
+            path, pool = sub.org_path, services.group_path(sub.org_path)
+            trunk = Trunk(subscription_id=sub.id, org_path=path, key=services.next_key(session),
+                          name=f"{org.name} PBX", country="GB", address_id=address.id)  # fmt: skip
+            session.add(trunk)
+            session.flush()
+            host = f"203.0.113.{index}"
+            session.add(
+                AccessTrunk(trunk_id=trunk.id, org_path=path, sbc_id=sbcs[pool].id, host=host,
+                            sources=[f"{host}/32"])
+            )  # fmt: skip
+            number = PhoneNumber(e164=f"+44207946{index:04d}", country="GB",
+                                 number_type="geographic", state="assigned", org_path=path,
+                                 pool_path=pool, subscription_id=sub.id,
+                                 target_type=services.TARGET, target_ref=str(trunk.id))  # fmt: skip
+            session.add(number)
+            session.flush()
+            session.add(Did(trunk_id=trunk.id, number_id=number.id, e164=number.e164, pilot=True,
+                            org_path=path))  # fmt: skip
+            session.add(PhoneNumber(e164=f"+44207946{100 + index:04d}", country="GB",
+                                    number_type="geographic", state="allocated", org_path=path,
+                                    pool_path=pool, subscription_id=sub.id))  # fmt: skip
+            for kind, prefix in (("block", "+4470"), ("allow", "+44800")):
+                session.add(ListEntry(trunk_id=trunk.id, kind=kind, prefix=prefix, org_path=path))
+        session.commit()
+
+
+class MatrixSbc:
+    """An SBC driver that holds nothing and cannot fail, for the world's SBCs: a sync job or a
+    capacity report reading live calls never leaves the process."""
+
+    name = "matrix"
+
+    def render(self, sbc, state):
+        return {}
+
+    def apply_trunk(self, sbc, state):
+        pass
+
+    def remove_trunk(self, sbc, key):
+        pass
+
+    def read_trunk(self, sbc, key):
+        return {}
+
+    def trunk_keys(self, sbc):
+        return set()
+
+    def apply_shared(self, sbc, shared):
+        pass
+
+    def render_shared(self, sbc, shared):
+        return {}
+
+    def read_shared(self, sbc):
+        return {}
+
+    def live_calls(self, sbc):
+        return {}
+
+
+class _MatrixSbcPlugin:
+    @hookimpl
+    def register_sbc_drivers(self):
+        return [MatrixSbc()]
+
+
+@pytest.fixture(autouse=True)
+def _matrix_sbc_driver(app):
+    plugins, plugin = app.extensions["fusion.plugins"], _MatrixSbcPlugin()
+    plugins.register(plugin, name="matrix-sbc")
+    app.extensions.pop("siptrunk.drivers", None)  # the drivers found, cached
+    yield
+    plugins.unregister(plugin)
+    app.extensions.pop("siptrunk.drivers", None)
+
+
+BUILDERS: list[Any] = [_catalog, _numbering, _self_service, _siptrunk_addresses, _siptrunk]
 
 # Body fields and query parameters that reference a resource -> its kind
 # ("organization" is any organisation).
@@ -184,6 +333,15 @@ REFERENCES: dict[str, str] = {
     "actor_id": "admin",
     "owner_id": "organization",
     "group_id": "group",
+    "address_id": "siptrunk_address",
+    "sbc_id": "siptrunk_sbc",
+    "number_id": "number",
+}
+
+# Optional body fields an operation needs to be valid (it wants one of several, e.g. a DID's
+# `number_id` or `e164`) -> the kind of in-scope resource the sample body names.
+OPTIONAL_FIELDS: dict[tuple[str, str], dict[str, str]] = {
+    ("POST", "/siptrunk/trunks/{id}/dids"): {"number_id": "allocated_number"},
 }
 
 # Operations with nothing to cross, and why.
@@ -192,6 +350,14 @@ UNSCOPED: dict[tuple[str, str], str] = {
     ("POST", "/skus"): "adds to the caller's own group's catalogue (group administrators only)",
     ("POST", "/products"): "adds to the caller's own group's catalogue; its SKUs are checked "
     "against that catalogue (tests/catalog)",
+    ("POST", "/siptrunk/sbcs"): "adds an SBC to the caller's own group (group administrators only)",
+    ("POST", "/siptrunk/block-list"): "adds to the caller's own group's block list (group "
+    "administrators only)",
+    # {country} is no id but a value (from SAMPLES): the plan is always the caller's group's.
+    ("GET", "/siptrunk/calling-plans/{country}"): "the caller's own group's plan for a country "
+    "(group administrators only)",
+    ("PUT", "/siptrunk/calling-plans/{country}"): "replaces the caller's own group's plan for a "
+    "country (group administrators only)",
 }
 
 # Sample values for body fields the generic filler cannot guess.
@@ -201,6 +367,7 @@ SAMPLES: dict[str, Any] = {
     "role": "admin",
     "type": "change",  # orders: the type that names an existing subscription
     "requested_date": "2030-01-01",  # port-ins
+    "country": "GB",  # siptrunk addresses and calling plans (ISO alpha-2 with a GB plan)
 }
 
 LEVELS = ("group", "distributor", "reseller", "tenant")
@@ -300,7 +467,7 @@ def world(make, api) -> World:
         o.name: o for o in (a, b, d1, d2, r11, r12, r21, t111, t112, t121, t211, ta, db_, rb, tb)
     }
 
-    platform = sorted(make.app.extensions["fusion"].registry.platforms)[0]
+    platform = "siptrunk"  # the platform whose plugin has an API: its resources hang off these
     for tenant in (t111, t112, t121, t211, ta, tb):
         make.subscription(tenant, platform, name=f"{tenant.name} live")
     make.subscription(t112, platform, name="T112 cancelled", status="cancelled")
@@ -360,13 +527,25 @@ def operations(app) -> tuple[list[Operation], dict[str, Any]]:
     return ops, doc
 
 
+# The "kind" of a path parameter that is a value, not an id: a parameter of an UNSCOPED
+# operation with a value in SAMPLES (a country code); paths are filled with that value.
+VALUE = "value"
+
+
 def param_kinds(op: Operation) -> dict[str, str | None]:
     """Each path parameter -> the kind of resource it names (None: unknown to the matrix)."""
     kinds = {}
     for param in op.params:
         prefix = op.path[: op.path.index("{" + param + "}") + len(param) + 2]
         kinds[param] = PATH_KINDS.get(prefix)
+        if kinds[param] is None and op.key in UNSCOPED and param in SAMPLES:
+            kinds[param] = VALUE
     return kinds
+
+
+def missing_in_scope(w: World, viewer: Viewer, kinds: dict[str, str | None]) -> bool:
+    """True when the viewer's subtree holds no resource of a kind the path names."""
+    return any(k != VALUE and w.in_scope(viewer, k) is None for k in kinds.values())
 
 
 def resolve(schema: dict[str, Any], doc: dict[str, Any]) -> dict[str, Any]:
@@ -430,6 +609,9 @@ def sample_body(op: Operation, doc: dict[str, Any], viewer: Viewer, world_: Worl
                 "array": [],
                 "object": {},
             }.get(prop.get("type"), "matrix")
+    for name, kind in OPTIONAL_FIELDS.get(op.key, {}).items():
+        own = world_.in_scope(viewer, kind)
+        body[name] = str(own.id if own else uuid.uuid4())
     return body
 
 
@@ -487,6 +669,8 @@ def test_every_route_is_known_to_the_matrix(app):
             problems.append(f"{op}: a write naming no organisation or parent to cross")
     for key in UNSCOPED:
         assert any(op.key == key for op in ops), f"stale UNSCOPED entry {key}"
+    for key in OPTIONAL_FIELDS:
+        assert any(op.key == key for op in ops), f"stale OPTIONAL_FIELDS entry {key}"
     assert not problems, "\n".join(problems) + "\n\n" + HOW_TO_TEACH
 
 
@@ -550,7 +734,7 @@ def test_lists_and_filters_show_nothing_from_another_subtree(app, make, api):
             kinds = param_kinds(op)
             if op.method != "GET" or None in kinds.values():
                 continue
-            if kinds and any(w.in_scope(viewer, k) is None for k in kinds.values()):
+            if kinds and missing_in_scope(w, viewer, kinds):
                 continue  # e.g. a tenant admin's subtree holds no ... of that kind
             path = _fill(op, kinds, viewer, w, {})
             queries: list[dict[str, str]] = [{}]
@@ -589,7 +773,7 @@ def test_writes_naming_another_subtree_are_refused_and_change_nothing(app, make,
             if op.method not in ("POST", "PUT", "PATCH") or op.key in UNSCOPED:
                 continue
             kinds = param_kinds(op)
-            if None in kinds.values() or any(w.in_scope(viewer, k) is None for k in kinds.values()):
+            if None in kinds.values() or missing_in_scope(w, viewer, kinds):
                 continue
             group_only = op.key in GROUP_ONLY and viewer.level != "group"
             for name, kind in body_references(op, doc).items():
@@ -644,7 +828,9 @@ def _fill(op: Operation, kinds: dict[str, str | None], viewer: Viewer, w: World,
     path = op.path
     for param, kind in kinds.items():
         value = given.get(param)
-        if value is None:
+        if value is None and kind == VALUE:
+            value = SAMPLES[param]
+        elif value is None:
             own = w.in_scope(viewer, kind)
             value = own.id if own else _missing_id(uuid.uuid4())
         path = path.replace("{" + param + "}", str(value))
