@@ -88,3 +88,10 @@ CREATE TABLE IF NOT EXISTS sbc_prefix (
 );
 CREATE INDEX IF NOT EXISTS sbc_prefix_trunk_idx ON sbc_prefix (trunk);
 INSERT OR IGNORE INTO version (table_name, table_version) VALUES ('sbc_prefix', 2);
+
+-- Fusion's own: the tables written since their module's last successful reload. Set in the
+-- transaction that changes the rows, cleared once the reload answered, so a sync retried in
+-- another process (an rq work horse) still reloads what an earlier failed attempt wrote.
+CREATE TABLE IF NOT EXISTS sbc_reload_pending (
+    table_name VARCHAR(32) PRIMARY KEY NOT NULL
+);

@@ -48,7 +48,12 @@ RPC_TIMEOUT = 5.0
 _engines: dict[str, Engine] = {}
 _engines_lock = threading.Lock()
 _schema_ready: set[str] = set()
-_pending_reload: dict[str, set[str]] = {}  # rpc_url -> tables whose reload failed
+RELOADS = {
+    "address": ("permissions.addressReload",),
+    "dispatcher": ("dispatcher.reload",),
+    "dialplan": ("dialplan.reload",),
+    **{table: ("htable.reload", name) for table, name in HTABLES.items()},
+}  # SBC table -> the JSON-RPC call that makes Kamailio reread it
 
 
 def engine_for(db_url: str) -> Engine:
@@ -71,7 +76,7 @@ def ensure_schema(engine: Engine) -> None:
     key = str(engine.url)
     if key in _schema_ready:
         return
-    if not inspect(engine).has_table("sbc_prefix"):
+    if not inspect(engine).has_table("sbc_reload_pending"):  # the schema's last table
         sql = "\n".join(
             line
             for line in schema_sql(engine.dialect.name).splitlines()
@@ -225,24 +230,30 @@ class KamailioDriver:
         return answer.get("result")
 
     def _reload(self, sbc: Sbc, tables: set[str]) -> None:
-        """Reload the modules reading `tables`, and any whose last reload failed: the database
-        already holds those rows, so a retry finds nothing changed but must still reload."""
-        key = str(sbc.settings.get("rpc_url"))
-        todo = set(tables) | _pending_reload.pop(key, set())
-        calls = []
-        if "address" in todo:
-            calls.append(("address", "permissions.addressReload"))
-        if "dispatcher" in todo:
-            calls.append(("dispatcher", "dispatcher.reload"))
-        if "dialplan" in todo:
-            calls.append(("dialplan", "dialplan.reload"))
-        calls += [(t, "htable.reload", h) for t, h in HTABLES.items() if t in todo]
-        for done, (_table, method, *params) in enumerate(calls):
+        """Reload the modules reading `tables`, and any whose last reload failed.
+
+        `_replace` marks each table it changes in `sbc_reload_pending`, in the transaction of
+        the change; the mark is cleared once the reload answered. A retry (in another process:
+        rq runs each job in a fresh work horse) finds the rows already equal and writes nothing,
+        but the mark makes it reload what the failed attempt left unreloaded."""
+        engine = self._engine(sbc)
+        try:
+            with engine.connect() as conn:
+                todo = set(tables) | {
+                    name
+                    for (name,) in conn.execute(text("SELECT table_name FROM sbc_reload_pending"))
+                }
+        except Exception as exc:
+            raise SbcUnavailable(f"SBC {sbc.name}: reading its database failed: {exc}") from exc
+        for table in [t for t in RELOADS if t in todo]:  # a fixed order: addresses first
+            self.rpc(sbc, *RELOADS[table])
             try:
-                self.rpc(sbc, method, *params)
-            except SbcUnavailable:
-                _pending_reload.setdefault(key, set()).update(c[0] for c in calls[done:])
-                raise
+                with engine.begin() as conn:
+                    conn.execute(
+                        text("DELETE FROM sbc_reload_pending WHERE table_name = :t"), {"t": table}
+                    )
+            except Exception as exc:
+                raise SbcUnavailable(f"SBC {sbc.name}: writing its database failed: {exc}") from exc
 
     def _replace(
         self, sbc: Sbc, wanted: dict[str, list[tuple]], where: dict[str, tuple]
@@ -268,6 +279,13 @@ class KamailioDriver:
                         continue
                     changed.add(table)
                     conn.execute(text(f"DELETE FROM {table} WHERE {cond}"), params)
+                    conn.execute(
+                        text("DELETE FROM sbc_reload_pending WHERE table_name = :t"), {"t": table}
+                    )
+                    conn.execute(
+                        text("INSERT INTO sbc_reload_pending (table_name) VALUES (:t)"),
+                        {"t": table},
+                    )
                     if rows:
                         if table in HTABLES:
                             extra = {**extra, "trunk": params.get("k", SHARED)}

@@ -100,6 +100,28 @@ def test_apply_to_a_stopped_sbc_raises_and_succeeds_after_restart(sip):
     assert sip.from_carrier("+441632960001").successful == 1
 
 
+def test_a_failed_reload_is_redone_by_the_next_apply_from_another_driver(sip):
+    """The rows reach the SBC's database but its reload does not: the retry (a fresh work horse
+    in production, here a fresh driver) finds the rows equal and must still reload them."""
+    from fusion_siptrunk.sbc.kamailio import KamailioDriver
+
+    state = sip.trunk(key=171, sources=("10.9.9.171",), dids=())
+    unreachable = replace(
+        sip.sbc, settings={**sip.sbc.settings, "rpc_url": "http://127.0.0.1:9/RPC"}
+    )
+    with pytest.raises(SbcUnavailable):
+        sip.driver.apply_trunk(unreachable, state)
+    assert sip.driver.read_trunk(sip.sbc, 171) == sip.driver.render(sip.sbc, state)
+    assert "10.9.9.171" not in str(sip.driver.rpc(sip.sbc, "permissions.addressDump"))
+    try:
+        KamailioDriver().apply_trunk(sip.sbc, state)
+        assert "10.9.9.171" in str(sip.driver.rpc(sip.sbc, "permissions.addressDump"))
+        with sqlite3.connect(sip.kam.db_path) as db:
+            assert db.execute("SELECT table_name FROM sbc_reload_pending").fetchall() == []
+    finally:
+        sip.driver.remove_trunk(sip.sbc, 171)
+
+
 def test_live_calls_counts_calls_in_progress(sip):
     from fusion_siptrunk import siptest
 
