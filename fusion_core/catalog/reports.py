@@ -92,18 +92,7 @@ def license_rows(session: Session, actor: Actor, group_by: str = "tenant") -> It
         for _path, org_id, name, sku_id, ordered, consumed in _per_tenant(session, actor):
             yield _row(org_id, "tenant", name, skus[sku_id], ordered, consumed)
         return
-    uppers = {
-        org.org_path: org
-        for org in session.execute(
-            scoped(
-                select(
-                    Organization.id, Organization.kind, Organization.name, Organization.org_path
-                ).where(Organization.kind != "tenant"),
-                Organization,
-                actor,
-            )
-        )
-    }
+    uppers = _uppers(session, actor)
     totals: dict[tuple[str, Any], list[int]] = {}
     target = RANK[group_by]
     for path, _org_id, _name, sku_id, ordered, consumed in _per_tenant(session, actor):
@@ -121,8 +110,9 @@ def license_rows(session: Session, actor: Actor, group_by: str = "tenant") -> It
 def _owner(tenant_path: str, uppers: dict[str, Any], target: int) -> str:
     """The visible ancestor a tenant rolls up into: the deepest one at or above the requested
     level (a tenant directly under a distributor rolls up into it when grouping by reseller);
-    above the viewer's own organisation, the viewer's organisation."""
-    parts = tenant_path.strip("/").split("/")[:-1]
+    above the viewer's own organisation, the viewer's organisation (a tenant administrator's
+    roll-up is their tenant)."""
+    parts = tenant_path.strip("/").split("/")
     visible = []
     for depth in range(1, len(parts) + 1):
         path = "/" + "/".join(parts[:depth]) + "/"
@@ -214,13 +204,17 @@ def _products_per_tenant(session: Session, actor: Actor):
 
 
 def _uppers(session: Session, actor: Actor) -> dict[str, Any]:
+    """The organisations tenants roll up into: those above tenants, and the viewer's own."""
+    rollup = Organization.kind != "tenant"
+    if actor.organization_id is not None:
+        rollup = or_(rollup, Organization.id == actor.organization_id)
     return {
         org.org_path: org
         for org in session.execute(
             scoped(
                 select(
                     Organization.id, Organization.kind, Organization.name, Organization.org_path
-                ).where(Organization.kind != "tenant"),
+                ).where(rollup),
                 Organization,
                 actor,
             )

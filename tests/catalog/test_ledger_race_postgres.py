@@ -1,5 +1,10 @@
 """On PostgreSQL: 200 concurrent consumers race for the last 100 units of a SKU. Exactly 100
-win, the others get the clear error, and the ledger balances with its holders."""
+win, the others get the clear error, and the ledger balances with its holders.
+
+The 200 consumers are 200 threads released together by a barrier. PostgreSQL's default
+`max_connections` is 100, so they share a pool of CONNECTIONS (80) sized for the race, not the
+app's default of 5 + 10: the test checks that the pool really had that many transactions open
+at once."""
 
 from __future__ import annotations
 
@@ -7,17 +12,18 @@ import threading
 import uuid
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from fusion_core.catalog import ledger
 from fusion_core.catalog.models import Entitlement, EntitlementHold
 from fusion_core.context import SYSTEM, acting_as
-from fusion_core.db import get_db
+from fusion_core.db import get_db, make_engine
 from fusion_core.testing import need_service
 
 pytestmark = pytest.mark.postgres
 
 RACERS = 200
+CONNECTIONS = 80
 
 
 def test_200_consumers_race_for_the_last_100_units(catalog, app):
@@ -28,9 +34,25 @@ def test_200_consumers_race_for_the_last_100_units(catalog, app):
     sub = uuid.UUID(order["subscription_id"])
     catalog.consume(order["subscription_id"], "sip_channel", 50, ("trunks", "early"))
 
+    db = app.extensions["fusion.db"]
+    url = db.engine.url.render_as_string(hide_password=False)
+    race_engine = make_engine(url, pool_size=CONNECTIONS, max_overflow=0, pool_timeout=120)
+    db.factory.configure(bind=race_engine)
     barrier = threading.Barrier(RACERS)
     results: list[str] = []
     lock = threading.Lock()
+    open_at_once = [0, 0]  # now, most
+
+    @event.listens_for(race_engine, "checkout")
+    def _out(*_args) -> None:
+        with lock:
+            open_at_once[0] += 1
+            open_at_once[1] = max(open_at_once)
+
+    @event.listens_for(race_engine, "checkin")
+    def _in(*_args) -> None:
+        with lock:
+            open_at_once[0] -= 1
 
     def racer(i: int) -> None:
         with app.app_context(), acting_as(SYSTEM):
@@ -50,10 +72,16 @@ def test_200_consumers_race_for_the_last_100_units(catalog, app):
                 results.append(outcome)
 
     threads = [threading.Thread(target=racer, args=(i,)) for i in range(RACERS)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        db.factory.configure(bind=db.engine)
+        race_engine.dispose()
+
+    assert open_at_once[1] >= CONNECTIONS // 2, open_at_once
 
     assert len(results) == RACERS
     assert results.count("won") == 100, sorted(set(results))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import uuid
 
 import pytest
 from openpyxl import load_workbook
@@ -106,3 +107,27 @@ def test_the_report_is_scoped_to_the_viewers_subtree(catalog, usage, make, api):
     bad = reseller.get("reports/licenses?format=pdf")
     assert bad.status_code == 422
     assert "format" in bad.json["errors"]
+
+
+@pytest.mark.parametrize("group_by", ["reseller", "distributor", "group"])
+@pytest.mark.parametrize("view", ["licenses", "products"])
+def test_a_tenant_admin_rolls_up_into_their_own_tenant(catalog, usage, make, api, group_by, view):
+    from types import SimpleNamespace
+
+    alpha = SimpleNamespace(id=uuid.UUID(usage["Alpha"]["tenant_id"]))
+    tenant = api.as_(make.admin(alpha, role="read_only"))
+    response = tenant.get(f"reports/licenses?view={view}&group_by={group_by}")
+    assert response.status_code == 200, response.json
+    rows = response.json
+    assert {(r["organization_name"], r["organization_kind"]) for r in rows} == {("Alpha", "tenant")}
+    if view == "licenses":
+        assert _figures(rows) == {
+            ("Alpha", "FU-1", 2, 1, 1),
+            ("Alpha", "NUM-BE-GEO", 2, 0, 2),
+            ("Alpha", "SC-1", 10, 7, 3),
+        }
+    else:
+        assert {(r["product_name"], r["quantity"]) for r in rows} == {
+            ("Starter", 2),
+            ("Trunk 10", 1),
+        }
