@@ -50,7 +50,7 @@ test: install
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 bench: install
-	$(BIN)/python -m bench $(BENCH_ARGS)
+	$(BIN)/python -m bench $(or $(BENCH_ARGS),all)
 
 lint: $(STAMP)
 	$(BIN)/ruff check --no-cache .

@@ -229,7 +229,48 @@ def summary(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+# `python -m bench all` (what a bare `make bench` runs): every suite in turn, each in a process
+# of its own so one's memory and servers never overlap another's, on this machine's PostgreSQL
+# and Redis. Each writes its own JSON under bench/results/; the run fails if any suite did.
+SUITES = (
+    ("core", []),
+    ("portal", ["portal"]),
+    ("catalog", ["catalog"]),
+    ("numbers", ["numbers", "--search-inventory", "10000000"]),
+    ("siptrunk", ["siptrunk"]),
+    ("sip", ["sip"]),
+)
+
+
+def run_all(names: list[str]) -> int:
+    import subprocess
+    import time
+
+    unknown = sorted(set(names) - {name for name, _ in SUITES})
+    if unknown:
+        print(f"unknown suite(s): {', '.join(unknown)}; known: {', '.join(n for n, _ in SUITES)}")
+        return 2
+    outcomes = []
+    for name, args in SUITES:
+        if names and name not in names:
+            continue
+        print(f"\n=== bench {name}: python -m bench {' '.join(args)}", flush=True)
+        started = time.monotonic()
+        rc = subprocess.call([sys.executable, "-m", "bench", *args])
+        outcomes.append((name, rc, time.monotonic() - started))
+    print("\n=== summary")
+    for name, rc, seconds in outcomes:
+        print(f"{name:<9} {'PASS' if rc == 0 else f'FAIL (exit {rc})':<14} {seconds:6.0f} s")
+    return 0 if all(rc == 0 for _, rc, _ in outcomes) else 1
+
+
 def main(argv: list[str] | None = None) -> int:
+    if (sys.argv[1:] if argv is None else argv)[:1] == ["all"]:
+        return run_all((sys.argv[1:] if argv is None else argv)[1:])
+    if (sys.argv[1:] if argv is None else argv)[:1] == ["numbers"]:
+        from bench import numbers  # `python -m bench numbers [...]`: import and search at scale
+
+        return numbers.main((sys.argv[1:] if argv is None else argv)[1:])
     if (sys.argv[1:] if argv is None else argv)[:1] == ["portal"]:
         from bench import portal  # `python -m bench portal [...]`: the portal's page timings
 

@@ -139,6 +139,7 @@ def run(server: str, count: int, searches: int) -> dict:
             "raw_copy_s": round(copy_s, 1),
             "ratio_to_copy": round(imported_s / copy_s, 2),
             "target_ratio": TARGET_RATIO,
+            "import_pass": imported_s <= TARGET_RATIO * copy_s,
             "peak_rss_mib": {"before_import": round(before), "after_import": round(after)},
             "prefix_search": prefix,
             "reseller_pool_page": pool_page,
@@ -598,7 +599,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"--- {name}\n{plan}")
     print(f"written to {out.relative_to(RESULTS.parent.parent)}")
     search = result.get("search")
-    return 0 if search is None or search["pass"] else 1
+    ok = result.get("import_pass", True) and (search is None or search["pass"])
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":
