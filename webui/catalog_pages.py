@@ -43,6 +43,7 @@ from fusion_core.scope import load, scoped
 from webui.sections import names_of, platforms, run_list
 from webui.views import breadcrumbs, field_errors, form_value, portal, render, validated
 
+MAX_LINE_ROWS = 200
 LINE_ROWS = 6  # empty rows offered for a product's SKUs or an order's products
 MARKUP_ROWS = 3
 REPORT_ROWS = 200  # rows shown on the report page; the exports hold them all
@@ -189,10 +190,17 @@ def _sku_choices() -> list[Sku]:
     )
 
 
+def _rows() -> int:
+    """How many SKU rows the form posted (its hidden `rows` field), bounded: a tampered value
+    is read as the default rather than answering 500 or looping for ever."""
+    raw = request.form.get("rows", "")
+    return min(int(raw), MAX_LINE_ROWS) if raw.isdigit() else LINE_ROWS
+
+
 def _product_form() -> dict[str, Any]:
     """The product form's fields, as the API's schema takes them."""
     lines = []
-    for i in range(int(request.form.get("rows", LINE_ROWS))):
+    for i in range(_rows()):
         sku_id = request.form.get(f"lines-{i}-sku_id", "")
         quantity = request.form.get(f"lines-{i}-quantity", "").strip()
         if sku_id or quantity:

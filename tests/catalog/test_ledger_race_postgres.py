@@ -102,3 +102,43 @@ def test_200_consumers_race_for_the_last_100_units(catalog, app):
             .where(EntitlementHold.holder_id.like("racer-%"))
         )
         assert (held, racers) == (150, 100)
+
+
+def test_one_holder_consuming_from_many_transactions_keeps_every_unit(catalog, app):
+    """20 transactions add one unit each to the same holder: the hold ends with every unit.
+    (The conditional UPDATE of the entitlement locks its row until commit, so each
+    transaction reads the hold's quantity after the previous one committed.)"""
+    need_service("PostgreSQL", "FUSION_TEST_DATABASE_URL")
+    order = catalog.new_tenant("Same holder", Trunk_10=3)  # 30 SIP channels
+    sub = uuid.UUID(order["subscription_id"])
+    catalog.consume(order["subscription_id"], "sip_channel", 1, ("trunks", "shared"))
+    racers = 20
+    barrier = threading.Barrier(racers)
+    errors: list[str] = []
+
+    def racer() -> None:
+        with app.app_context(), acting_as(SYSTEM):
+            session = get_db().session
+            barrier.wait()
+            try:
+                ledger.consume(session, sub, "sip_channel", 1, ("trunks", "shared"))
+                session.commit()
+            except Exception as error:
+                session.rollback()
+                errors.append(f"{type(error).__name__}: {error}")
+
+    threads = [threading.Thread(target=racer) for _ in range(racers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    with app.app_context():
+        session = get_db().session
+        ent = session.scalar(select(Entitlement).where(Entitlement.subscription_id == sub))
+        hold = session.scalar(
+            select(EntitlementHold).where(
+                EntitlementHold.entitlement_id == ent.id, EntitlementHold.holder_id == "shared"
+            )
+        )
+        assert (ent.consumed, hold.quantity) == (racers + 1, racers + 1)

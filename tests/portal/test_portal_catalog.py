@@ -205,6 +205,21 @@ def test_create_product_with_the_sku_picker_and_field_errors(portal, shop):
     assert product.markups == [{"tier": "reseller", "percent": "7.00", "starts_on": "2026-01-01"}]
 
 
+@pytest.mark.parametrize("rows", ["many", "-3", "99999999999"])
+def test_a_tampered_row_count_is_read_as_the_default(portal, shop, rows):
+    client = portal(shop["admin"])
+    client.get("/products/new")
+    bad = client.post(
+        "/products/new",
+        {"name": "Tamper", "rows": rows, "lines-0-sku_id": shop["user"]["id"]},
+        follow_redirects=True,
+    )
+    assert bad.status_code == 200 and "Product Tamper created." in text(bad)
+    with db() as session:
+        product = session.scalar(select(Product).where(Product.name == "Tamper"))
+        assert [(li.sku.external_reference, li.quantity) for li in product.lines] == [("FU-1", 1)]
+
+
 def test_edit_deactivate_and_delete_refused_while_ordered(portal, shop):
     client = portal(shop["admin"])
     pid = shop["starter"]["id"]
