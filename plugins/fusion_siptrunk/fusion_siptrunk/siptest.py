@@ -267,6 +267,11 @@ class Uac:
         self.err_path = self.folder / f"uac-{stamp}-errors.log"
         self.screen_path = self.folder / f"uac-{stamp}-screen.log"
         self.timeout = timeout
+        if scenario is None and not hold_ms:
+            # No hold: the BYE follows the ACK at once, so a 180 that the 200 overtook arrives
+            # while the BYE is answered, where uac.xml ignores it (see the scenario).
+            scenario = self.folder / "uac-nohold.xml"
+            scenario.write_text((SCENARIOS / "uac.xml").read_text().replace("  <pause/>\n", ""))
         cmd = [SIPP, f"{host}:{port}", "-sf", str(scenario or SCENARIOS / "uac.xml")]
         cmd += ["-i", local_addr, "-bind_local", "-p", str(free_port(local_addr))]
         cmd += ["-s", number, "-key", "caller", caller, "-m", str(calls)]
