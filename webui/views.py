@@ -7,6 +7,8 @@ services, which own the rules, the transactions and the audit.
 
 from __future__ import annotations
 
+import functools
+import json
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -431,14 +433,37 @@ def settings():
     )
 
 
+NPM_CDN = "https://cdn.jsdelivr.net/npm/"  # serves the npm registry's packages as published
+
+
+@functools.cache
+def _npm_ranges() -> dict[str, str]:
+    """package.json's dependencies: package name -> version range."""
+    try:
+        manifest = json.loads((NODE_MODULES.parent / "package.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    return dict(manifest.get("dependencies", {}))
+
+
 @portal.get("/vendor/<path:filename>")
 def vendor(filename: str):
-    """Serve installed npm packages (swagger-ui-dist for /api/docs, the portal's assets)."""
-    if not NODE_MODULES.is_dir():
+    """Serve installed npm packages (swagger-ui-dist for /api/docs, the portal's assets).
+
+    A package of package.json that npm did not install (a machine without Node.js) is
+    redirected to the same file of the same version range on jsDelivr, which serves the npm
+    registry's packages: /api/docs and the portal's styles still work, nothing is vendored."""
+    if (NODE_MODULES / filename).is_file():
+        return send_from_directory(
+            NODE_MODULES, filename, max_age=current_app.get_send_file_max_age(filename)
+        )
+    parts = filename.split("/")
+    name = "/".join(parts[:2]) if parts[0].startswith("@") else parts[0]
+    rest = filename[len(name) + 1 :]
+    version = _npm_ranges().get(name)
+    if version is None or not rest or ".." in parts:
         abort(404)
-    return send_from_directory(
-        NODE_MODULES, filename, max_age=current_app.get_send_file_max_age(filename)
-    )
+    return redirect(f"{NPM_CDN}{name}@{version}/{rest}")
 
 
 from webui import sections  # noqa: E402, F401 - the section pages register on `portal`
