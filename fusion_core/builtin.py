@@ -131,3 +131,10 @@ def tenant_cards(actor, tenant):
     from fusion_core.numbering.search import tenant_card
 
     return tenant_card(actor, tenant)
+
+
+@hookimpl
+def subscription_tabs(actor, subscription):
+    from fusion_core.numbering.search import subscription_tab
+
+    return subscription_tab(actor, subscription)

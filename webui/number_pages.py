@@ -18,11 +18,17 @@ from sqlalchemy import select
 from fusion_core.context import current_actor
 from fusion_core.db import session
 from fusion_core.errors import FusionError, NotFound
-from fusion_core.hierarchy.models import Subscription
+from fusion_core.hierarchy.models import Organization, Subscription
 from fusion_core.numbering import requests as number_requests
 from fusion_core.numbering import services
 from fusion_core.numbering.lifecycle import allowed_actions
-from fusion_core.numbering.models import NUMBER_TYPES, STATES, NumberRequest
+from fusion_core.numbering.models import (
+    NUMBER_TYPES,
+    STATES,
+    NumberImport,
+    NumberRange,
+    NumberRequest,
+)
 from fusion_core.numbering.schemas import NumberRequestCreateSchema, NumberSearchArgs
 from fusion_core.scope import load, scoped
 from webui.views import breadcrumbs, field_errors, form_value, portal, render, validated
@@ -59,16 +65,142 @@ def number_list():
     )
 
 
+# Actions the number page offers as buttons, with the extra fields each one asks for.
+GROUP_ONLY = {"publish", "unpublish", "retire", "recycle"}
+ACTION_FIELDS = {"reserve": ("tenant_id",), "allocate": ("subscription_id",)}
+ACTION_LABELS = {"recycle": "End quarantine"}
+
+
+def _offered_actions(number) -> list[str]:
+    """The legal actions of the number's state that this administrator may take here; assign
+    and unassign belong to the connectors' pages (a trunk's DIDs, a Teams user...)."""
+    actor = current_actor()
+    if not actor.can_write:
+        return []
+    return [
+        a
+        for a in allowed_actions(number.state)
+        if a not in ("assign", "unassign") and (actor.is_group or a not in GROUP_ONLY)
+    ]
+
+
 @portal.get("/numbers/<uuid:number_id>")
 @login_required
-def number_page(number_id: uuid.UUID):
+def number_page(number_id: uuid.UUID, errors: dict | None = None, status: int = 200):
     number = services.get_number(session, number_id)
+    offered = _offered_actions(number)
+    needs = {f for a in offered for f in ACTION_FIELDS.get(a, ())}
     return render(
         "numbers/number.html",
+        status,
         number=number,
         history=services.history(session, number),
         actions=allowed_actions(number.state),
+        offered=offered,
+        action_fields=ACTION_FIELDS,
+        action_labels=ACTION_LABELS,
+        subscription_options=_options(_subscriptions() if "subscription_id" in needs else []),
+        tenant_options=_options(_tenants() if "tenant_id" in needs else []),
+        errors=errors or {},
         crumbs=_crumbs(("Numbers", url_for("portal.number_list")), (number.e164, "")),
+    )
+
+
+@portal.post("/numbers/<uuid:number_id>/<action>")
+@login_required
+def number_action(number_id: uuid.UUID, action: str):
+    """One lifecycle action from the number page, validated by the API's schema for it."""
+    from fusion_core.numbering.api import ACTIONS
+
+    if action not in ACTIONS or action in ("assign", "unassign"):
+        raise NotFound("There is no page here.")
+    schema, func, _doc = ACTIONS[action]
+    data = {"reason": form_value("reason")}
+    data.update({f: form_value(f) for f in ACTION_FIELDS.get(action, ())})
+    number = services.get_number(session, number_id, lock=True)
+    try:
+        func(session, number, **validated(schema(), data))
+    except (FusionError, ValidationError) as exc:
+        session.rollback()
+        return number_page(number_id, errors=field_errors(exc), status=_status(exc))
+    flash(f"{number.e164}: {ACTION_LABELS.get(action, action)} done; it is now {number.state}.")
+    return redirect(url_for("portal.number_page", number_id=number_id))
+
+
+def _options(rows) -> list[tuple[str, str]]:
+    return [("", "choose…"), *((str(r.id), r.name) for r in rows)]
+
+
+def _status(exc: Exception) -> int:
+    return exc.status if isinstance(exc, FusionError) else 422
+
+
+def _tenants() -> list[Organization]:
+    return list(
+        session.scalars(
+            scoped(select(Organization), Organization)
+            .where(Organization.kind == "tenant", Organization.status == "active")
+            .order_by(Organization.name)
+            .limit(200)
+        )
+    )
+
+
+@portal.get("/number-ranges")
+@login_required
+def number_ranges():
+    """The group's imported ranges, newest first; Publish offers what is still imported."""
+    actor = current_actor()
+    if not actor.is_group:
+        raise NotFound("There is no page here.")
+    ranges = list(
+        session.scalars(
+            scoped(select(NumberRange), NumberRange)
+            .order_by(NumberRange.created_at.desc(), NumberRange.first)
+            .limit(PER_PAGE)
+        )
+    )
+    return render(
+        "numbers/ranges.html",
+        ranges=ranges,
+        can_write=actor.can_write,
+        crumbs=_crumbs(("Numbers", url_for("portal.number_list")), ("Ranges", "")),
+    )
+
+
+@portal.post("/number-ranges/<uuid:range_id>/publish")
+@login_required
+def number_range_publish(range_id: uuid.UUID):
+    block = load(NumberRange, range_id)
+    try:
+        published = services.publish_range(session, block, reason=form_value("reason"))
+    except FusionError as exc:
+        session.rollback()
+        flash(exc.message)
+    else:
+        flash(f"Range {block.first} to {block.last}: {published} number(s) published.")
+    return redirect(url_for("portal.number_ranges"))
+
+
+@portal.get("/number-imports")
+@login_required
+def number_imports():
+    """Imports with their progress; the page refreshes itself while one is running."""
+    actor = current_actor()
+    if not actor.is_group:
+        raise NotFound("There is no page here.")
+    rows = list(
+        session.scalars(
+            scoped(select(NumberImport), NumberImport)
+            .order_by(NumberImport.created_at.desc())
+            .limit(PER_PAGE)
+        )
+    )
+    return render(
+        "numbers/imports.html",
+        imports=rows,
+        running=any(r.status in ("pending", "running") for r in rows),
+        crumbs=_crumbs(("Numbers", url_for("portal.number_list")), ("Imports", "")),
     )
 
 
@@ -102,7 +234,7 @@ def number_import():
         else:
             if not dry_run:
                 flash(f"Import of {result.total} number(s): {result.status}.")
-                return redirect(url_for("portal.number_list"))
+                return redirect(url_for("portal.number_imports"))
             preview, report = result, result["report"]
     return render(
         "numbers/import.html",

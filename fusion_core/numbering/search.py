@@ -104,3 +104,67 @@ def tenant_card(actor: Actor, tenant) -> list:
             url_for("portal.number_requests_page")
         )
     return [Card("numbers", "Numbers", body, url=url, order=30)]
+
+
+SUBSCRIPTION_TAB_ROWS = 50
+
+
+def subscription_tab(actor: Actor, subscription) -> list:
+    """A subscription's Numbers tab: its allocated and assigned numbers, what each is assigned
+    to, and the count of free ones (allocated, on no target); the first SUBSCRIPTION_TAB_ROWS
+    by E.164, the rest through the inventory search."""
+    from markupsafe import Markup
+
+    from fusion_core.registry import Tab
+
+    mine = scoped(
+        select(PhoneNumber).where(PhoneNumber.subscription_id == subscription.id),
+        PhoneNumber,
+        actor,
+    )
+    counts = dict(
+        session.execute(
+            scoped(
+                select(PhoneNumber.state, func.count())
+                .where(PhoneNumber.subscription_id == subscription.id)
+                .group_by(PhoneNumber.state),
+                PhoneNumber,
+                actor,
+            )
+        ).all()
+    )
+    numbers = session.scalars(mine.order_by(PhoneNumber.e164).limit(SUBSCRIPTION_TAB_ROWS)).all()
+    free, assigned = int(counts.get("allocated", 0)), int(counts.get("assigned", 0))
+    body = Markup(
+        '<dl class="numbers-tab"><dt>Numbers</dt><dd>{}</dd><dt>Assigned</dt><dd>{}</dd>'
+        "<dt>Free</dt><dd>{}</dd></dl>"
+    ).format(free + assigned, assigned, free)
+    if numbers:
+        rows = Markup("").join(
+            Markup('<tr><td><a href="{}">{}</a></td><td>{}</td><td>{}</td></tr>').format(
+                number_url(n),
+                n.e164,
+                n.state,
+                f"{n.target_type} {n.target_ref}".strip() if n.target_type else "—",
+            )
+            for n in numbers
+        )
+        body += Markup(
+            '<table class="striped"><thead><tr><th scope="col">Number</th>'
+            '<th scope="col">State</th><th scope="col">Assigned to</th></tr></thead>'
+            "<tbody>{}</tbody></table>"
+        ).format(rows)
+    else:
+        ask = "request them"
+        if "portal.number_requests_page" in current_app.view_functions:
+            ask = Markup('<a href="{}">request numbers</a>').format(
+                url_for("portal.number_requests_page")
+            )
+        body += Markup(
+            '<p class="empty">No number yet: allocate some from a pool, or {}.</p>'
+        ).format(ask)
+    if free + assigned > len(numbers) and "portal.number_list" in current_app.view_functions:
+        body += Markup('<a href="{}">All {} numbers</a>').format(
+            url_for("portal.number_list", subscription_id=subscription.id), free + assigned
+        )
+    return [Tab("numbers", "Numbers", body, order=20)]

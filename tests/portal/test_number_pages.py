@@ -168,3 +168,93 @@ def test_port_in_wizard_and_its_page(portal, nm):
     assert nm.group.get("numbers/+3225570011").json["state"] == "allocated"
     sibling = portal(nm.make.admin(nm.tree["sibling_reseller"]))
     assert sibling.get(page_url).status_code == 404
+
+
+def test_number_page_actions_allocate_release_and_refuse_with_the_state(portal, nm):
+    nm.stock(be(1), be(2))
+    sub = nm.subscription()
+    nm.grant(sub, quantity=1)
+    number = nm.group.get(f"numbers/{be(1)}").json
+    group = portal(nm.make.admin(nm.tree["group"]))
+    page = text(group.get(f"/numbers/{number['id']}"))
+    for action in ("Allocate", "Reserve", "Unpublish", "Retire"):
+        assert f">{action}</button>" in page, action
+    missing = group.post(f"/numbers/{number['id']}/allocate", {"subscription_id": ""})
+    assert missing.status_code == 422
+    assert 'id="f-subscription_id-error"' in text(missing)
+    done = group.post(
+        f"/numbers/{number['id']}/allocate",
+        {"subscription_id": str(sub.id), "reason": "for Acme"},
+        follow_redirects=True,
+    )
+    assert done.status_code == 200
+    assert f"{be(1)}: allocate done; it is now allocated." in text(done)
+    assert nm.entitlement(sub) == (1, 1)
+    history = nm.group.get(f"numbers/{be(1)}/history").json
+    assert (history[-1]["action"], history[-1]["reason"]) == ("allocate", "for Acme")
+    # no entitlement left: the second allocation is refused and changes nothing
+    other = nm.group.get(f"numbers/{be(2)}").json
+    refused = group.post(f"/numbers/{other['id']}/allocate", {"subscription_id": str(sub.id)})
+    assert refused.status_code == 409 and "entitlement" in text(refused)
+    assert nm.group.get(f"numbers/{be(2)}").json["state"] == "available"
+    # an action the state does not allow answers the current state
+    illegal = group.post(f"/numbers/{number['id']}/publish", {})
+    assert illegal.status_code == 409 and "is allocated" in text(illegal)
+    released = group.post(f"/numbers/{number['id']}/release", {}, follow_redirects=True)
+    assert "it is now aging" in text(released)
+    assert nm.entitlement(sub) == (1, 0)
+
+
+def test_a_tenant_sees_no_group_actions_and_a_read_only_admin_none(portal, nm):
+    nm.stock(be(1))
+    sub = nm.subscription()
+    nm.grant(sub)
+    assert (
+        nm.group.post(f"numbers/{be(1)}/allocate", {"subscription_id": str(sub.id)}).status_code
+        == 200
+    )
+    number_id = nm.group.get(f"numbers/{be(1)}").json["id"]
+    tenant = text(portal(nm.make.admin(nm.tree["tenant"])).get(f"/numbers/{number_id}"))
+    assert ">Release</button>" in tenant and ">Retire</button>" not in tenant
+    viewer = portal(nm.make.admin(nm.tree["tenant"], role="read_only"))
+    assert 'class="number-actions"' not in text(viewer.get(f"/numbers/{number_id}"))
+    assert viewer.post(f"/numbers/{number_id}/release", {}).status_code == 403
+    assert nm.group.get(f"numbers/{be(1)}").json["state"] == "allocated"
+
+
+def test_ranges_page_publishes_and_imports_page_shows_progress(portal, nm):
+    group = portal(nm.make.admin(nm.tree["group"]))
+    group.get("/numbers/import")
+    done = group.post(
+        "/numbers/import",
+        {"csv": "first,last\n+3225550000,+3225550009\n", "action": "import"},
+    )
+    assert done.status_code == 302 and done.headers["Location"].endswith("/number-imports")
+    imports = text(group.get("/number-imports"))
+    assert '<progress value="10" max="10"' in imports and "completed" in imports
+    ranges = text(group.get("/number-ranges"))
+    assert "+3225550000" in ranges and "+3225550009" in ranges
+    range_id = nm.group.get("number-ranges").json["items"][0]["id"]
+    published = group.post(f"/number-ranges/{range_id}/publish", {}, follow_redirects=True)
+    assert "10 number(s) published." in text(published)
+    states = {n["state"] for n in nm.group.get("numbers?prefix=%2B322555").json["items"]}
+    assert states == {"available"}
+    reseller = portal(nm.make.admin(nm.tree["reseller"]))
+    assert reseller.get("/number-ranges").status_code == 404
+    assert reseller.get("/number-imports").status_code == 404
+
+
+def test_subscription_numbers_tab_lists_its_numbers_and_targets(portal, nm):
+    nm.stock(be(1), be(2), be(3))
+    sub = nm.subscription()
+    nm.grant(sub, quantity=2)
+    for n in (1, 2):
+        assert (
+            nm.group.post(f"numbers/{be(n)}/allocate", {"subscription_id": str(sub.id)}).status_code
+            == 200
+        )
+    tenant = portal(nm.make.admin(nm.tree["tenant"]))
+    page = text(tenant.get(f"/subscriptions/{sub.id}?tab=numbers"))
+    summary = re.search(r'<dl class="numbers-tab">(.*?)</dl>', page).group(1)
+    assert summary == "<dt>Numbers</dt><dd>2</dd><dt>Assigned</dt><dd>0</dd><dt>Free</dt><dd>2</dd>"
+    assert be(1) in page and be(2) in page and be(3) not in page
