@@ -5,7 +5,8 @@
     allocated --release--> aging --recycle--> available        (quarantine, group setting)
     reserved --unreserve--> available                           (by hand or on expiry)
     available --unpublish--> imported
-    (port-in) porting --complete_port--> allocated, porting --cancel_port--> retired
+    (port-in accepted) new number or retired --port_in--> porting
+    porting --complete_port--> allocated, porting --cancel_port--> retired  (rejected, cancelled)
     imported | available | aging --retire--> retired
 
 Every applied transition writes a row of the number's history (who, when, from, to, why), in
@@ -32,6 +33,7 @@ class Transition:
     sources: tuple[str, ...]
     target: str
     description: str
+    internal: bool = False  # taken by the system only (a port-in), never offered to a user
 
 
 TRANSITIONS: dict[str, Transition] = {
@@ -46,6 +48,7 @@ TRANSITIONS: dict[str, Transition] = {
         Transition("unassign", ("assigned",), "allocated", "taken off its target"),
         Transition("release", ("allocated",), "aging", "returned; in quarantine"),
         Transition("recycle", ("aging",), "available", "quarantine over"),
+        Transition("port_in", ("retired",), "porting", "being ported in (again)", internal=True),
         Transition("complete_port", ("porting",), "allocated", "port-in completed"),
         Transition("cancel_port", ("porting",), "retired", "port-in abandoned"),
         Transition("retire", ("imported", "available", "aging"), "retired", "out of service"),
@@ -53,8 +56,12 @@ TRANSITIONS: dict[str, Transition] = {
 }
 
 
-def allowed_actions(state: str) -> list[str]:
-    return [t.action for t in TRANSITIONS.values() if state in t.sources]
+def allowed_actions(state: str, *, internal: bool = False) -> list[str]:
+    return [
+        t.action
+        for t in TRANSITIONS.values()
+        if state in t.sources and (internal or not t.internal)
+    ]
 
 
 def check(number: PhoneNumber, action: str) -> Transition:

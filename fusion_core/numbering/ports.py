@@ -6,9 +6,12 @@ schedule, complete or reject. Each country can require steps (the group's number
 `port_steps`: {"BE": ["letter of authorisation", ...]}); the steps are fixed on the port when
 it is created, marked done one by one, and a port completes only when all are done.
 
-Completing creates every number in `porting` (owned by the group, its history starting with
-`port_in`) and moves it along the lifecycle's `complete_port` to `allocated` for the
-subscription, consuming one number entitlement each — all or nothing.
+Accepting a port (submitted -> pending: sent to the losing carrier) puts every number in the
+inventory in `porting` (owned by the group, its history starting with `port_in`; a number a
+cancelled port left retired comes back by the lifecycle's `port_in`), so no import or other
+port-in can take it meanwhile and searches show it. Completing moves each along
+`complete_port` to `allocated` for the subscription, consuming one number entitlement each —
+all or nothing; rejecting or cancelling a port after acceptance retires them (`cancel_port`).
 
 Documents (letters of authorisation, bills) are stored in the database, at most
 MAX_DOCUMENTS of at most MAX_DOCUMENT_BYTES each per port: they are small and few, and this
@@ -148,13 +151,18 @@ def _expand(data: dict[str, Any]) -> tuple[list[str], str, str]:
     return numbers, country, number_type
 
 
-def _already_here(session: Session, numbers: list[str]) -> list[str]:
-    found: list[str] = []
+def _existing(session: Session, numbers: list[str], *, lock: bool = False) -> list[PhoneNumber]:
+    found: list[PhoneNumber] = []
     for start in range(0, len(numbers), 500):
-        found += session.scalars(
-            select(PhoneNumber.e164).where(PhoneNumber.e164.in_(numbers[start : start + 500]))
-        ).all()
-    return sorted(found)
+        stmt = select(PhoneNumber).where(PhoneNumber.e164.in_(numbers[start : start + 500]))
+        found += session.scalars(stmt.with_for_update() if lock else stmt).all()
+    return found
+
+
+def _already_here(session: Session, numbers: list[str]) -> list[str]:
+    """The numbers the platform holds in service: a retired one (an earlier port-in that was
+    cancelled, a number taken out of service) can be ported in again."""
+    return sorted(n.e164 for n in _existing(session, numbers) if n.state != "retired")
 
 
 def create_port(session: Session, data: dict[str, Any], actor: Actor | None = None) -> PortIn:
@@ -211,8 +219,12 @@ def transition(
         if date is None:
             raise ValidationFailed("When?", errors={"date": ["Required to schedule."]})
         port.scheduled_for = date
-    if action == "complete":
+    if action == "accept":
+        _start_porting(session, port)
+    elif action == "complete":
         _complete(session, port)
+    elif action in ("reject", "cancel") and port.state in ("pending", "scheduled"):
+        _abandon(session, port, action, reason)
     port.state = move.target
     if reason:
         port.reason = reason
@@ -220,6 +232,57 @@ def transition(
     emit(session, f"port_in.{move.target}", port.org_path, id=port.id)
     session.commit()
     return port
+
+
+def _start_porting(session: Session, port: PortIn) -> None:
+    """Accepted: the port's numbers enter the inventory in `porting`, all or none."""
+    clash = _already_here(session, port.numbers)
+    if clash:
+        raise Conflict(
+            "Some numbers arrived on the platform since the port-in was made.",
+            errors={"numbers": [f"{e}: already in the platform's inventory" for e in clash[:20]]},
+            state=port.state,
+        )
+    group_path = group_of(session, port.org_path).org_path
+    retired = {n.e164: n for n in _existing(session, port.numbers, lock=True)}
+    details = {"port_in": port.id, "carrier": port.current_carrier}
+    for e164 in port.numbers:
+        number = retired.get(e164)
+        if number is not None:
+            lifecycle.apply(
+                session, number, "port_in", reason=f"port-in {port.id}", details=details,
+                org_path=group_path, pool_path=group_path, subscription_id=None,
+                notes=f"ported in from {port.current_carrier}",
+            )  # fmt: skip
+            continue
+        valid = check_number(e164)
+        number = PhoneNumber(
+            id=uuid.uuid4(),
+            e164=e164,
+            country=valid.country,
+            number_type=valid.number_type,
+            area=valid.area,
+            state="porting",
+            org_path=group_path,
+            pool_path=group_path,
+            notes=f"ported in from {port.current_carrier}",
+        )
+        session.add(number)
+        session.flush()
+        lifecycle.write_history(
+            session, number, "port_in", None, "porting", f"port-in {port.id}", details
+        )
+
+
+def _porting(session: Session, port: PortIn) -> list[PhoneNumber]:
+    numbers = [n for n in _existing(session, port.numbers, lock=True) if n.state == "porting"]
+    if len(numbers) != len(port.numbers):
+        raise Conflict(
+            "Some of the port-in's numbers are no longer porting.",
+            errors={"numbers": [f"{len(port.numbers) - len(numbers)} not in porting"]},
+            state=port.state,
+        )
+    return sorted(numbers, key=lambda n: n.e164)
 
 
 def _complete(session: Session, port: PortIn) -> None:
@@ -230,13 +293,6 @@ def _complete(session: Session, port: PortIn) -> None:
             errors={"steps": [f"Not done: {', '.join(missing)}."]},
             state=port.state,
         )
-    clash = _already_here(session, port.numbers)
-    if clash:
-        raise Conflict(
-            "Some numbers arrived on the platform since the port-in was made.",
-            errors={"numbers": [f"{e}: already in the platform's inventory" for e in clash[:20]]},
-            state=port.state,
-        )
     sub = session.get(Subscription, port.subscription_id)
     if sub is None or sub.status != "active":
         raise Conflict(
@@ -244,27 +300,8 @@ def _complete(session: Session, port: PortIn) -> None:
             errors={"subscription_id": ["Numbers go to active subscriptions."]},
             state=port.state,
         )
-    group_path = group_of(session, port.org_path).org_path
     try:
-        for e164 in port.numbers:
-            valid = check_number(e164)
-            number = PhoneNumber(
-                id=uuid.uuid4(),
-                e164=e164,
-                country=valid.country,
-                number_type=valid.number_type,
-                area=valid.area,
-                state="porting",
-                org_path=group_path,
-                pool_path=group_path,
-                notes=f"ported in from {port.current_carrier}",
-            )
-            session.add(number)
-            session.flush()
-            lifecycle.write_history(
-                session, number, "port_in", None, "porting", f"port-in {port.id}",
-                {"port_in": port.id, "carrier": port.current_carrier},
-            )  # fmt: skip
+        for number in _porting(session, port):
             allocate_to(
                 session, number, sub, f"port-in {port.id} completed", action="complete_port",
                 details={"port_in": port.id},
@@ -272,6 +309,18 @@ def _complete(session: Session, port: PortIn) -> None:
     except Exception:
         session.rollback()
         raise
+
+
+def _abandon(session: Session, port: PortIn, action: str, reason: str | None) -> None:
+    """Rejected or cancelled after acceptance: the numbers never arrived; retire them."""
+    for number in _porting(session, port):
+        lifecycle.apply(
+            session,
+            number,
+            "cancel_port",
+            reason=f"port-in {port.id} {action}ed" + (f": {reason}" if reason else ""),
+            details={"port_in": port.id},
+        )
 
 
 def _comment(port: PortIn, actor: Actor, text: str, system: bool = False) -> dict[str, Any]:

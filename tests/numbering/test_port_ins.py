@@ -151,9 +151,46 @@ def test_completion_without_entitlements_changes_nothing(nm):
     assert response.status_code == 409, response.json
     assert response.json["code"] == "entitlement_exhausted"
     assert nm.group.get(f"port-ins/{port['id']}").json["state"] == "scheduled"
-    for e164 in port["numbers"]:
-        assert nm.group.get(f"numbers/{e164}").status_code == 404
+    for e164 in port["numbers"]:  # still porting, as since the port was accepted
+        assert nm.group.get(f"numbers/{e164}").json["state"] == "porting"
     assert nm.entitlement(sub) == (1, 0)
+
+
+def test_accepted_numbers_are_porting_block_others_and_are_retired_on_rejection(nm, sub):
+    numbers = fresh_numbers(2)
+    port = new_port(nm, sub, numbers=numbers)
+    assert nm.group.get(f"numbers/{numbers[0]}").status_code == 404  # a draft holds nothing
+    port = drive(nm, port, ["submit", "accept"])
+    porting = nm.group.get("numbers?state=porting").json["items"]
+    assert sorted(n["e164"] for n in porting) == numbers
+    # nothing else can take them meanwhile: an import, another port-in
+    clash = nm.group.post("number-imports", {"rows": [{"number": numbers[0]}]})
+    assert clash.status_code == 422, clash.json
+    assert clash.json["errors"]["rows"] == ["row 1: number: already in the platform's inventory"]
+    again = nm.client("tenant").post(
+        "port-ins",
+        {"subscription_id": str(sub.id), "numbers": numbers, "current_carrier": "Other",
+         "account_reference": "B", "requested_date": "2030-02-01"},
+    )  # fmt: skip
+    assert again.status_code == 422
+    assert again.json["errors"]["numbers"][0].endswith("already in the platform's inventory")
+    rejected = nm.group.post(f"port-ins/{port['id']}/reject", {"reason": "donor refused"})
+    assert rejected.status_code == 200, rejected.json
+    history = nm.group.get(f"numbers/{numbers[0]}/history").json
+    assert [(h["action"], h["to_state"]) for h in history] == [
+        ("port_in", "porting"),
+        ("cancel_port", "retired"),
+    ]
+    assert "donor refused" in history[-1]["reason"]
+    # a retired number can be ported in again, and this time it arrives
+    retry = drive(nm, new_port(nm, sub, numbers=numbers), PATHS["scheduled"])
+    assert nm.group.get(f"numbers/{numbers[0]}").json["state"] == "porting"
+    done = nm.group.post(f"port-ins/{retry['id']}/complete", {})
+    assert done.status_code == 200, done.json
+    states = [nm.group.get(f"numbers/{n}").json["state"] for n in numbers]
+    assert states == ["allocated", "allocated"]
+    actions = [h["action"] for h in nm.group.get(f"numbers/{numbers[0]}/history").json]
+    assert actions == ["port_in", "cancel_port", "port_in", "complete_port"]
 
 
 def test_every_number_is_validated(nm, sub):
