@@ -181,10 +181,43 @@ def _layout() -> dict[str, Any]:
 
 def render(template: str, status: int = 200, **context: Any):
     if current_user.is_authenticated and "sidebar" not in context:
-        root = current_user.organization
-        rows, more = sidebar_children(root.id)
-        context["sidebar"] = {"root": root, "rows": rows, "more": more}
+        context["sidebar"] = sidebar_for(current_user.organization, context.get("org"))
     return render_template(template, **context), status
+
+
+def sidebar_for(root: Organization, here: Organization | None) -> dict[str, Any]:
+    """The sidebar: the root's children, and, on an organisation's page, the tree opened along
+    the path from the root down to it (each level's first page, with the path's own node added
+    when it lies on a later page), the current organisation marked. One query per level."""
+    rows, more = sidebar_children(root.id)
+    opened: dict[uuid.UUID, tuple[list[Any], bool]] = {}
+    path = here.ancestor_ids if here is not None else []
+    if root.id in path:
+        below = path[path.index(root.id) + 1 :]
+        stops = below[:-1] if here.kind == "tenant" else below  # a tenant has no children
+        level_rows = rows
+        for ident in below:
+            if not any(r.id == ident for r in level_rows):
+                node = session.execute(
+                    select(Organization.id, Organization.name, Organization.kind).where(
+                        Organization.id == ident
+                    )
+                ).first()
+                if node is None:
+                    break
+                level_rows.append(node)
+            if ident not in stops:
+                break
+            children, more_here = sidebar_children(ident)
+            opened[ident] = (children, more_here)
+            level_rows = children
+    return {
+        "root": root,
+        "rows": rows,
+        "more": more,
+        "opened": opened,
+        "current": here.id if here is not None else None,
+    }
 
 
 def field_errors(exc: FusionError | ValidationError) -> dict[str, list[str]]:

@@ -177,6 +177,28 @@ def test_sidebar_children_are_paginated(portal, make):
     assert "T052" in second and "More…" not in second
 
 
+def test_sidebar_opens_along_the_path_to_the_current_organisation(portal, make):
+    group = make.group()
+    north = make.org("distributor", group, "North")
+    make.org("distributor", group, "South")
+    resellers = [make.org("reseller", north, f"R{i:03d}") for i in range(52)]
+    deep = resellers[-1]  # on the distributor's second sidebar page
+    tenant = make.org("tenant", deep, "Deep tenant")
+    make.org("tenant", deep, "Other tenant")
+    client = portal(make.admin(group))
+    body = text(client.get(f"/orgs/{tenant.id}"))
+    side = re.search(r'<aside class="sidebar"(.*?)</aside>', body, re.S).group(1)
+    opened = re.findall(r'<details open>\s*<summary>.*?class="node"[^>]*>([^<]+)</a>', side)
+    assert [name.strip() for name in opened] == ["North", "R051"]
+    current = re.findall(r'aria-current="page"><span class="kind">T</span> ([^<]+)</a>', side)
+    assert current == ["Deep tenant"]
+    assert "Other tenant" in side and "South" in side
+    # a page of no organisation keeps the tree closed
+    plain = text(client.get("/tenants"))
+    side = re.search(r'<aside class="sidebar"(.*?)</aside>', plain, re.S).group(1)
+    assert "R051" not in side and 'aria-current="page"' not in side
+
+
 def test_list_search_sort_and_pagination(portal, make):
     group = make.group()
     for name in ("Charlie", "alpha", "Bravo"):
