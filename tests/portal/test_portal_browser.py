@@ -52,8 +52,14 @@ def test_login_then_create_reseller_and_tenant_seen_in_sidebar_and_breadcrumbs(p
     assert page.locator("#card-settings").inner_text().count("BILL-42") == 1
     shot(page, "tenant")
 
-    # The sidebar loads each level when it is opened (htmx), not before.
+    # On the tenant's page the sidebar is open down to it, the tenant marked as current.
     sidebar = page.locator("aside.sidebar")
+    current = sidebar.locator('a[aria-current="page"]')
+    assert current.inner_text().strip() == "T Tenant Alpha"
+    assert current.is_visible()
+
+    # Elsewhere it loads each level when it is opened (htmx), not before.
+    page.get_by_role("link", name="Distributors", exact=True).click()
     distributor_node = sidebar.locator("ul.tree details", has_text="North Distribution").first
     assert "Resell One" not in distributor_node.inner_text()
     distributor_node.locator(":scope > summary").click(position={"x": 4, "y": 8})
