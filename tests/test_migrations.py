@@ -13,7 +13,7 @@ from sqlalchemy import text
 from fusion_core.app import create_app
 from fusion_core.cli import main
 from fusion_core.db import Base
-from fusion_core.migrations import alembic_config
+from fusion_core.migrations import alembic_config, include_object
 from fusion_core.testing import _create_pg_database, settings_for_tests
 
 
@@ -34,7 +34,9 @@ def upgraded(tmp_path):
 def test_models_and_migrations_agree(upgraded):
     engine = upgraded.extensions["fusion.db"].engine
     with engine.connect() as conn:
-        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        context = MigrationContext.configure(
+            conn, opts={"compare_type": True, "include_object": include_object}
+        )
         diff = compare_metadata(context, Base.metadata)
     assert diff == [], f"write a migration (fusion db revision -m ...): {diff}"
 
@@ -66,3 +68,21 @@ def _implied(script: ScriptDirectory) -> set[str]:
         for dep in (rev._resolved_dependencies or ())
         if dep in set(script.get_heads())
     }
+
+
+def test_postgresql_gets_trigram_indexes_for_organisation_search(upgraded):
+    engine = upgraded.extensions["fusion.db"].engine
+    if engine.dialect.name != "postgresql":
+        pytest.skip("trigram indexes are PostgreSQL's (core_0003)")
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'organizations'")
+        ).all()
+        found = {name: definition for name, definition in rows}
+        assert "gin (lower((name)::text) gin_trgm_ops)" in found["ix_organizations_name_trgm"]
+        assert "ix_organizations_billing_id_trgm" in found
+        conn.execute(text("SET enable_seqscan = off"))
+        plan = conn.execute(
+            text("EXPLAIN SELECT id FROM organizations WHERE lower(name) LIKE '%acme%'")
+        ).scalars()
+        assert "ix_organizations_name_trgm" in " ".join(plan)

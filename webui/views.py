@@ -45,7 +45,7 @@ from fusion_core.hierarchy.models import Organization
 from fusion_core.iam import services as iam
 from fusion_core.iam.models import Admin
 from fusion_core.plugins import menu
-from fusion_core.scope import in_scope, load, scoped
+from fusion_core.scope import in_scope, load
 from webui import accounts
 from webui.branding import brand_of, current_brand
 from webui.mail import queue_mail
@@ -125,14 +125,15 @@ def flatten(results) -> list[Any]:
 
 
 def sidebar_children(parent_id: uuid.UUID, page: int = 1) -> tuple[list[Any], bool]:
-    """One page of an organisation's children (id, name, kind), in the actor's scope."""
+    """One page of an organisation's children (id, name, kind). The caller has loaded the
+    parent through the scope (the administrator's own organisation, an ancestor of a page's
+    organisation below it, or `load`): its children are in scope too, so the query is on
+    `parent_id` alone. (With the scope's `org_path` range added, PostgreSQL's generic plan for
+    the prepared statement ANDed a bitmap of the whole range: 25 ms for a group administrator
+    with 100,000 tenants, instead of 0.4.)"""
     rows = session.execute(
-        scoped(
-            select(Organization.id, Organization.name, Organization.kind).where(
-                Organization.parent_id == parent_id
-            ),
-            Organization,
-        )
+        select(Organization.id, Organization.name, Organization.kind)
+        .where(Organization.parent_id == parent_id)
         .order_by(Organization.name, Organization.id)
         .limit(SIDEBAR_PAGE + 1)
         .offset((page - 1) * SIDEBAR_PAGE)

@@ -3,6 +3,7 @@ from __future__ import annotations
 from alembic import context
 
 from fusion_core.db import Base, get_db
+from fusion_core.migrations import include_object
 
 app = context.config.attributes["app"]
 
@@ -14,5 +15,6 @@ with app.app_context():
             target_metadata=Base.metadata,
             render_as_batch=engine.dialect.name == "sqlite",
             compare_type=True,
+            include_object=include_object,
         )
         context.run_migrations()
