@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import smtplib
 from email.message import EmailMessage
+from email.utils import formataddr, parseaddr
 from urllib.parse import unquote, urlsplit
 
 from flask import current_app
@@ -16,6 +17,14 @@ from fusion_core.jobs import JobDefinition, enqueue
 
 log = logging.getLogger("webui.mail")
 JOB = "portal.send_mail"
+
+
+def sender_for(brand) -> str:
+    """The From of a branded group's mail: its mail sender, or the platform's address, under
+    the group's product name, so no other name (Fusion's) shows in the recipient's inbox."""
+    address = brand.mail_sender or current_app.config["FUSION"]["MAIL_SENDER"]
+    name, email = parseaddr(address)
+    return formataddr((name or brand.product_name, email or address))
 
 
 def queue_mail(to: str, subject: str, body: str, sender: str | None = None) -> None:

@@ -48,7 +48,7 @@ from fusion_core.plugins import menu
 from fusion_core.scope import in_scope, load
 from webui import accounts
 from webui.branding import brand_of, current_brand
-from webui.mail import queue_mail
+from webui.mail import queue_mail, sender_for
 
 portal = Blueprint(
     "portal",
@@ -337,7 +337,7 @@ def _send_link(admin: Admin, purpose: str) -> None:
             f"choose a new one here (valid for 1 hour):\n\n{link}\n\n"
             "If it was not you, ignore this message.\n"
         )
-    queue_mail(admin.email, subject, body, sender=brand.mail_sender)
+    queue_mail(admin.email, subject, body, sender=sender_for(brand))
 
 
 @portal.route("/forgot-password", methods=["GET", "POST"])
