@@ -416,7 +416,8 @@ def search():
     if query:
         for result in flatten(hook().global_search(actor=current_actor(), query=query, limit=20)):
             groups.setdefault(result.kind, []).append(result)
-    return render("search.html", query=query, groups=groups)
+    crumbs = [*breadcrumbs(current_user.organization), ("Search", "")]
+    return render("search.html", query=query, groups=groups, crumbs=crumbs)
 
 
 # --- settings: branding ---------------------------------------------------------------------
@@ -464,6 +465,7 @@ def settings():
         branding=branding,
         preview=brand_of(group, branding),
         errors=errors,
+        crumbs=[*breadcrumbs(current_user.organization), ("Settings", "")],
     )
 
 

@@ -434,3 +434,23 @@ def test_admin_edit_errors_show_beside_the_field(portal, make):
     assert "other@example.test saved." in body
     row = re.search(r"<tr>\s*<td>other@example.test</td>(.*?)</tr>", body, re.S).group(1)
     assert "Renamed Other" in row and "read-only" in row and "inactive" in row
+
+
+def test_sorting_keeps_the_lists_filters_and_settings_and_search_have_breadcrumbs(portal, make):
+    group = make.group("Crumb Group")
+    tenant = make.org("tenant", group, "Filtered")
+    make.admin(tenant)
+    client = portal(make.admin(group))
+    page = client.get(f"/admins?org={tenant.id}&page=1").get_data(as_text=True)
+    links = re.findall(r'<a href="\?([^"]*sort=[^"]*)"', page)
+    assert links, "no sort link"
+    for link in links:
+        assert f"org={tenant.id}" in link.replace("&amp;", "&")
+        assert "page=" not in link
+    for path, last in (("/settings", "Settings"), ("/search?q=crumb", "Search")):
+        body = text(client.get(path))
+        crumbs = re.search(r'<nav aria-label="breadcrumb"(.*?)</nav>', body, re.S).group(1)
+        assert [c.strip() for c in re.findall(r">([^<>]+)</(?:a|span)>", crumbs)] == [
+            "Crumb Group",
+            last,
+        ]
