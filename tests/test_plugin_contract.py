@@ -278,14 +278,19 @@ def test_tenant_cards_subscription_tabs_and_global_search(ex, ex_make):
     admin = Actor(label="a", via="portal", admin_id=uuid.uuid4(), org_kind="group", role="admin")
     with ex.app_context():
         cards = [c for cs in pm.hook.tenant_cards(actor=admin, tenant=tenant) for c in cs]
-        (tabs,) = pm.hook.subscription_tabs(actor=admin, subscription=example_sub)
+        tabs = [
+            t for ts in pm.hook.subscription_tabs(actor=admin, subscription=example_sub) for t in ts
+        ]
         found = [r for rs in pm.hook.global_search(actor=admin, query="loop", limit=5) for r in rs]
         nothing = pm.hook.global_search(actor=admin, query="acme", limit=5)
     assert sorted(c.key for c in cards) == ["example", "numbers"]  # the core's Numbers card
     assert [(c.key, str(c.body)) for c in cards if c.key == "example"] == [
         ("example", "<p>Example devices of &lt;Acme&gt;: none yet.</p>")
     ]
-    assert [(t.key, t.label) for t in tabs] == [("example-settings", "Example settings")]
+    assert sorted((t.key, t.label) for t in tabs) == [  # the core's Numbers tab beside the plugin's
+        ("example-settings", "Example settings"),
+        ("numbers", "Numbers"),
+    ]
     assert [(r.kind, r.label, r.url) for r in found] == [
         ("Example devices", "loopback", "/example/")
     ]

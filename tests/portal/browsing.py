@@ -30,3 +30,4 @@ def sign_in(page, url, admin, host: str = HOST_A) -> None:
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_selector("nav[aria-label=Sections]")
+    page.wait_for_load_state("load")  # deferred scripts (portal.js: keyboard access) have run

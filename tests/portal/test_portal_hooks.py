@@ -86,7 +86,7 @@ def test_the_details_tab_comes_first_and_is_selected_by_default(hooked, portal_c
     client = portal_client(app).login(make.admin(group))
     page = client.get(f"/subscriptions/{sub.id}").get_data(as_text=True)
     tabs = re.findall(r'<li><a href="\?tab=([\w-]+)"', page)
-    # The core's own Licenses tab sits beside the plugin's.
-    assert tabs[0] == "details" and sorted(tabs[1:]) == ["example-settings", "licenses"]
+    # The core's own Licenses and Numbers tabs sit beside the plugin's.
+    assert tabs[0] == "details" and sorted(tabs[1:]) == ["example-settings", "licenses", "numbers"]
     assert re.search(r'href="\?tab=details" aria-current="page"', page)
     assert "Example settings of Other." not in page  # a tab's body shows only when selected
