@@ -11,7 +11,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import delete, func, select, text, update
+from sqlalchemy import delete, func, insert, select, text, update
 from sqlalchemy.exc import DBAPIError
 
 from fusion_core.audit.models import AuditEntry
@@ -242,8 +242,19 @@ def test_postgresql_has_the_append_only_trigger(app, make):
         update(Organization).values(name="bulk"),
         delete(Subscription),
         update(Admin).where(Admin.role == "admin").values(role="read_only"),
+        insert(Organization).values(id=uuid.uuid4(), kind="tenant", name="bulk", org_path="/x/"),
+        # Core statements on a model's table, run through the session, are caught too
+        update(Organization.__table__).values(name="bulk"),
+        delete(Subscription.__table__),
     ],
-    ids=["update-organizations", "delete-subscriptions", "update-admins"],
+    ids=[
+        "update-organizations",
+        "delete-subscriptions",
+        "update-admins",
+        "insert-organization",
+        "core-update-organizations",
+        "core-delete-subscriptions",
+    ],
 )
 def test_orm_bulk_changes_on_audited_models_are_refused(app, make, statement):
     tenant = make.tree()["tenant"]

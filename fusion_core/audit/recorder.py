@@ -3,8 +3,9 @@
 After each flush it writes, in the same transaction, one audit row per inserted, updated or
 deleted instance of an audited model (`Base.__audit__`), with the changed columns before
 and after. Column info {"audit": "secret"} records that a value changed without its value;
-{"audit": "skip"} marks bookkeeping (last use, counters). ORM bulk UPDATE/DELETE would bypass
-the listener, so it is refused unless the caller records the change with `record()`.
+{"audit": "skip"} marks bookkeeping (last use, counters). Bulk INSERT/UPDATE/DELETE through the
+session (ORM or Core, on a model's table) would bypass the listener, so it is refused unless
+the caller records the change with `record()`.
 """
 
 from __future__ import annotations
@@ -141,17 +142,34 @@ def _after_flush(session: Session, _context: Any) -> None:
         session.connection().execute(insert(AuditEntry), rows)
 
 
+def _mapped_class(table: Any) -> type | None:
+    """The model class mapped to `table`, or None (plain tables such as counters)."""
+    for mapper in Base.registry.mappers:
+        if mapper.local_table is table:
+            return mapper.class_
+    return None
+
+
 def _refuse_unaudited_bulk(state: ORMExecuteState) -> None:
-    if not (state.is_update or state.is_delete) or state.bind_mapper is None:
-        return
-    if not state.bind_mapper.class_.__audit__:
+    """ORM bulk statements, and Core INSERT/UPDATE/DELETE on a model's table run through the
+    session, bypass the flush listener: refused on audited models unless the caller records
+    the change itself (`record()`) and says so with execution_options(fusion_audit='recorded').
+    """
+    if not (state.is_insert or state.is_update or state.is_delete):
         return
     if state.execution_options.get("fusion_audit") == "recorded":
         return
+    if state.bind_mapper is not None:
+        cls = state.bind_mapper.class_
+    else:
+        cls = _mapped_class(getattr(state.statement, "table", None))
+    if cls is None or not cls.__audit__:
+        return
+    kind = "INSERT" if state.is_insert else "UPDATE" if state.is_update else "DELETE"
     raise RuntimeError(
-        f"Bulk {'UPDATE' if state.is_update else 'DELETE'} on {entity_type(state.bind_mapper.class_)}"
-        " bypasses the audit: change loaded objects, or record the change with"
-        " fusion_core.audit.recorder.record() and execution_options(fusion_audit='recorded')."
+        f"Bulk {kind} on {entity_type(cls)} bypasses the audit: change loaded objects, or"
+        " record the change with fusion_core.audit.recorder.record() and"
+        " execution_options(fusion_audit='recorded')."
     )
 
 

@@ -368,7 +368,8 @@ def execute(
         if write is not None:
             write(chunk)
         else:
-            session.execute(insert(table), chunk)
+            # audited once for the whole import by the record() below
+            session.execute(insert(table).execution_options(fusion_audit="recorded"), chunk)
         done += len(chunk)
         if progress is not None:
             progress(done)
