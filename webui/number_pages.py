@@ -10,17 +10,17 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from flask import flash, redirect, request, url_for
+from flask import abort, flash, redirect, request, url_for
 from flask_login import current_user, login_required
 from marshmallow import ValidationError
 from sqlalchemy import select
 
 from fusion_core.context import current_actor
 from fusion_core.db import session
-from fusion_core.errors import FusionError, NotFound
+from fusion_core.errors import FusionError, NotFound, ValidationFailed
 from fusion_core.hierarchy.models import Organization, Subscription
 from fusion_core.numbering import requests as number_requests
-from fusion_core.numbering import services
+from fusion_core.numbering import services, uploads
 from fusion_core.numbering.lifecycle import allowed_actions
 from fusion_core.numbering.models import (
     NUMBER_TYPES,
@@ -204,23 +204,84 @@ def number_imports():
     )
 
 
+@portal.url_value_preprocessor
+def _import_body_limit(endpoint: str | None, _values: Any) -> None:
+    """The import page takes files up to FUSION_MAX_IMPORT_BYTES. This runs before the portal's
+    CSRF check reads the form, so the raised limit applies to it; a body that says it is larger
+    is answered with the page and the error beside the file field, unread."""
+    if endpoint != "portal.number_import" or request.method != "POST":
+        return
+    try:
+        uploads.allow_import_body("file")
+    except uploads.PayloadTooLarge as exc:
+        abort(_too_large_page(exc))
+
+
+def _too_large_page(exc):
+    from flask import make_response
+
+    if not current_user.is_authenticated:
+        return make_response(exc.message, 413)
+    body, status = _import_page(exc.errors, None, [], 413, form={})  # the body stays unread
+    return make_response(body, status)
+
+
+def _import_page(errors, preview, report, status, form=None):
+    if form is None:
+        form = {
+            "csv": request.form.get("csv", ""),
+            "publish": request.form.get("publish") == "on",
+            "uploaded": bool(request.files.get("file") and request.files["file"].filename),
+        }
+    return render(
+        "numbers/import.html",
+        status,
+        errors=errors,
+        preview=preview,
+        report=report,
+        import_form=form,
+        max_import=uploads.describe(uploads.max_import_bytes()),
+        crumbs=_crumbs(("Numbers", url_for("portal.number_list")), ("Import", "")),
+    )
+
+
+def _posted_csv() -> tuple[str, str]:
+    """The CSV of the form and its field: an uploaded file, else the pasted text."""
+    upload = request.files.get("file")
+    if upload is None or not upload.filename:
+        return "csv", request.form.get("csv", "")
+    limit = uploads.max_import_bytes()
+    data = upload.read(limit + 1)
+    if len(data) > limit:
+        raise uploads.too_large("file", limit)
+    try:
+        return "file", data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise ValidationFailed(
+            "The file cannot be read.", errors={"file": ["Not UTF-8 text: save it as UTF-8 CSV."]}
+        ) from None
+
+
 @portal.route("/numbers/import", methods=["GET", "POST"])
 @login_required
 def number_import():
-    """A CSV pasted in: Preview (a dry run: what would be created, or the per-row report) or
-    Import (all or nothing)."""
+    """A CSV pasted in or uploaded (up to FUSION_MAX_IMPORT_BYTES): Preview (a dry run: what
+    would be created, or the per-row report) or Import (all or nothing)."""
     actor = current_actor()
     if not actor.is_group:
         raise NotFound("There is no page here.")
     errors: dict[str, list[str]] = {}
     preview: dict[str, Any] | None = None
     report: list[dict[str, Any]] = []
+    status = 200
     if request.method == "POST":
         dry_run = request.form.get("action") != "import"
+        field = "file" if request.files.get("file") and request.files["file"].filename else "csv"
         try:
+            field, text = _posted_csv()
             result = services.import_numbers(
                 session,
-                csv_text=request.form.get("csv", ""),
+                csv_text=text,
                 publish=request.form.get("publish") == "on",
                 dry_run=dry_run,
                 source="portal",
@@ -228,22 +289,16 @@ def number_import():
         except FusionError as exc:
             session.rollback()
             report = exc.details.get("report") or []
-            errors = {"csv": [exc.message]} if report else field_errors(exc)
+            errors = {field: [exc.message]} if report else field_errors(exc)
             if "rows" in errors:
-                errors["csv"] = errors.pop("rows")
+                errors[field] = errors.pop("rows")
+            status = exc.status if exc.status == 413 else 422
         else:
             if not dry_run:
                 flash(f"Import of {result.total} number(s): {result.status}.")
                 return redirect(url_for("portal.number_imports"))
             preview, report = result, result["report"]
-    return render(
-        "numbers/import.html",
-        422 if errors else 200,
-        errors=errors,
-        preview=preview,
-        report=report,
-        crumbs=_crumbs(("Numbers", url_for("portal.number_list")), ("Import", "")),
-    )
+    return _import_page(errors, preview, report, status)
 
 
 def _subscriptions() -> list[Subscription]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import jsonify
+from flask import jsonify, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from sqlalchemy import select
@@ -13,7 +13,7 @@ from fusion_core.api.lists import page_schema, paginate
 from fusion_core.context import current_actor
 from fusion_core.db import session
 from fusion_core.errors import Forbidden
-from fusion_core.numbering import services
+from fusion_core.numbering import services, uploads
 from fusion_core.numbering.models import NumberImport, NumberRange
 from fusion_core.numbering.schemas import (
     ActionSchema,
@@ -177,6 +177,13 @@ imports = Blueprint(
     url_prefix="/number-imports",
     description="Inventory imports (group admins): numbers, ranges, CSV; dry run; progress.",
 )
+
+
+@imports.before_request
+def _import_body_limit() -> None:
+    """An import's body may be as large as FUSION_MAX_IMPORT_BYTES, not FUSION_MAX_BODY_BYTES."""
+    if request.method == "POST":
+        uploads.allow_import_body("_body")
 
 
 @imports.route("")
