@@ -220,8 +220,8 @@ def _import_body_limit(endpoint: str | None, _values: Any) -> None:
 def _too_large_page(exc):
     from flask import make_response
 
-    if not current_user.is_authenticated:
-        return make_response(exc.message, 413)
+    if not current_user.is_authenticated or current_user.organization.kind != "group":
+        return make_response(exc.message, 413)  # not the page's user: no page
     body, status = _import_page(exc.errors, None, [], 413, form={})  # the body stays unread
     return make_response(body, status)
 
