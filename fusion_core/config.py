@@ -24,6 +24,11 @@ SETTINGS: dict[str, tuple[Any, Any, str]] = {
     "SMTP_URL": (None, str, "smtp://user:pass@host:port; unset prints mail to the log"),
     "MAIL_SENDER": ("fusion@localhost", str, "default sender address"),
     "MAX_BODY_BYTES": (1_048_576, int, "largest request body accepted"),
+    "MAX_IMPORT_BYTES": (
+        64 * 1024 * 1024,
+        int,
+        "largest number-import body (portal upload, POST /api/v1/number-imports)",
+    ),
     "LOGIN_MAX_FAILURES": (5, int, "failed logins per account or address before throttling"),
     "LOGIN_LOCK_SECONDS": (900, int, "how long a throttled login stays refused"),
     "TOKEN_TOUCH_SECONDS": (60, int, "how often a token's last-use time is written"),

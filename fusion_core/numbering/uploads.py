@@ -9,13 +9,10 @@ that says it is larger is refused before it is read, with an error naming the fi
 
 from __future__ import annotations
 
-import os
-
 from flask import current_app, request
 
 from fusion_core.errors import FusionError
 
-DEFAULT_MAX_IMPORT_BYTES = 64 * 1024 * 1024
 FORM_SLACK = 64 * 1024  # the form's other fields and the multipart framing around the file
 
 
@@ -25,12 +22,8 @@ class PayloadTooLarge(FusionError):
 
 
 def max_import_bytes() -> int:
-    """The setting: `MAX_IMPORT_BYTES` among the app's settings (create_app's overrides), else
-    the FUSION_MAX_IMPORT_BYTES environment variable, else 64 MiB."""
-    value = current_app.config["FUSION"].get("MAX_IMPORT_BYTES")
-    if value is None:
-        value = os.environ.get("FUSION_MAX_IMPORT_BYTES") or DEFAULT_MAX_IMPORT_BYTES
-    return int(value)
+    """The MAX_IMPORT_BYTES setting (FUSION_MAX_IMPORT_BYTES, default 64 MiB)."""
+    return int(current_app.config["FUSION"]["MAX_IMPORT_BYTES"])
 
 
 def describe(size: int) -> str:
