@@ -142,6 +142,8 @@ def _collect(pm: pluggy.PluginManager) -> Registry:
         registry.add("event_types", event_type.name, event_type, plugin)
     for plugin, sku_kind in call_each(pm, "register_sku_kinds"):
         registry.add("sku_kinds", sku_kind.key, sku_kind, plugin)
+    for plugin, permission in call_each(pm, "register_permissions"):
+        registry.add("permissions", permission.key, permission, plugin)
     for plugin, job in call_each(pm, "register_jobs"):
         registry.add("jobs", job.name, job, plugin)
     for plugin, schedule in call_each(pm, "register_schedules"):

@@ -36,6 +36,45 @@ class PlatformCollection(MethodView):
         ]
 
 
+permissions = Blueprint(
+    "permissions",
+    __name__,
+    url_prefix="/permissions",
+    description="Actions restricted to some levels of the hierarchy, and which the caller holds.",
+)
+
+
+class PermissionSchema(StrictSchema):
+    key = fields.String()
+    action = fields.String()
+    description = fields.String()
+    levels = fields.List(fields.String(), metadata={"description": "who holds it"})
+    write = fields.Boolean(metadata={"description": "needs the admin role"})
+    plugin = fields.String()
+    granted = fields.Boolean(metadata={"description": "whether the caller holds it"})
+
+
+@permissions.route("")
+class PermissionCollection(MethodView):
+    @permissions.response(200, PermissionSchema(many=True))
+    def get(self):
+        """Every registered permission, with the plugin declaring it and whether you hold it."""
+        from flask import current_app
+
+        from fusion_core.context import current_actor
+
+        actor = current_actor()
+        registry = current_app.extensions["fusion"].registry
+        return [
+            {
+                **vars(p),
+                "plugin": registry.owners[("permissions", key)],
+                "granted": p.granted(actor),
+            }
+            for key, p in sorted(registry.permissions.items())
+        ]
+
+
 @hookimpl
 def register_api_blueprints():
     from fusion_core.audit.api import BLUEPRINTS as audit
@@ -45,7 +84,7 @@ def register_api_blueprints():
     from fusion_core.numbering.api import BLUEPRINTS as numbers
     from fusion_core.numbering.self_service_api import BLUEPRINTS as self_service
 
-    return [*iam, *hierarchy, *audit, platforms, *catalog, *numbers, *self_service]
+    return [*iam, *hierarchy, *audit, platforms, permissions, *catalog, *numbers, *self_service]
 
 
 @hookimpl
@@ -67,6 +106,13 @@ def register_event_types():
         ]
         + numbering.event_types()
     )
+
+
+@hookimpl
+def register_permissions():
+    from fusion_core.permissions import core_permissions
+
+    return core_permissions()
 
 
 @hookimpl

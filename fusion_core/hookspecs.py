@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from fusion_core.hierarchy.models import Organization, Subscription
     from fusion_core.jobs import JobDefinition, Schedule
     from fusion_core.numbering.targets import NumberTarget
+    from fusion_core.permissions import Permission
     from fusion_core.registry import Card, MenuItem, Platform, SearchResult, SkuKind, Tab
 
 hookspec = pluggy.HookspecMarker("fusion")
@@ -87,6 +88,18 @@ def register_event_types() -> list[EventType]:
 
     Return the `EventType(name, description)`s the plugin emits with `fusion_core.events.emit`;
     `emit` refuses unregistered types. A name registered by two plugins stops start-up.
+    """
+
+
+@hookspec
+def register_permissions() -> list[Permission]:
+    """Called by create_app() to build the permission registry.
+
+    Return the `Permission(key, action, levels, write, description)`s of the actions the
+    plugin restricts to some levels of the hierarchy (e.g. only group administrators configure
+    SBCs); check them with `fusion_core.permissions.require(actor, key)`, which answers 403
+    with the reason. `GET /api/v1/permissions` lists them with what the caller holds. A key
+    registered by two plugins stops start-up.
     """
 
 

@@ -68,7 +68,16 @@ class SearchResult:
     detail: str = ""
 
 
-KINDS = ("platforms", "event_types", "jobs", "schedules", "sku_kinds", "blueprints", "commands")
+KINDS = (
+    "platforms",
+    "event_types",
+    "jobs",
+    "schedules",
+    "sku_kinds",
+    "permissions",
+    "blueprints",
+    "commands",
+)
 
 
 @dataclass
@@ -80,6 +89,7 @@ class Registry:
     jobs: dict[str, Any] = field(default_factory=dict)
     schedules: dict[str, Any] = field(default_factory=dict)
     sku_kinds: dict[str, SkuKind] = field(default_factory=dict)
+    permissions: dict[str, Any] = field(default_factory=dict)  # fusion_core.permissions
     blueprints: dict[str, Any] = field(default_factory=dict)  # API and portal share one namespace
     commands: dict[str, Any] = field(default_factory=dict)
     owners: dict[tuple[str, str], str] = field(default_factory=dict)

@@ -271,6 +271,46 @@ def test_register_sku_kinds_and_register_number_targets(ex):
     assert target.validate(None, "phone-7") == "'phone-7' is not an example device"
 
 
+def test_register_permissions_listed_with_the_callers_grant_and_enforced(ex, ex_api, ex_make):
+    group = ex_make.group()
+    reseller = ex_make.org("reseller", ex_make.org("distributor", group))
+    tenant = ex_make.org("tenant", reseller, name="Acme")
+    registry = ex.extensions["fusion"].registry
+    assert registry.owners[("permissions", "example.sync")] == "example"
+    assert registry.owners[("permissions", "orders.place")] == "fusion_core.builtin"
+
+    def listed(admin):
+        body = ex_api.as_(admin).get("permissions").json
+        return {p["key"]: p for p in body}
+
+    as_reseller = listed(ex_make.admin(reseller))
+    assert as_reseller["example.sync"] == {
+        "key": "example.sync",
+        "action": "push organisations to the example platform",
+        "description": "",
+        "levels": ["group", "distributor", "reseller"],
+        "write": True,
+        "plugin": "example",
+        "granted": True,
+    }
+    assert as_reseller["orders.place"]["granted"] is False  # the group's alone
+    assert listed(ex_make.admin(tenant))["example.sync"]["granted"] is False
+    assert listed(ex_make.admin(reseller, role="read_only"))["example.sync"]["granted"] is False
+    assert listed(ex_make.admin(group))["orders.place"]["granted"] is True
+
+    path = f"example/organizations/{tenant.id}/sync"
+    refused = ex_api.as_(ex_make.admin(tenant)).post(path)
+    assert refused.status_code == 403
+    assert refused.json["message"] == (
+        "Tenants cannot push organisations to the example platform; their provider does."
+    )
+    assert refused.json["errors"] == {"permission": ["example.sync"]}
+    read_only = ex_api.as_(ex_make.admin(reseller, role="read_only")).post(path)
+    assert read_only.status_code == 403
+    assert read_only.json["message"] == "Your role is read-only: this action needs the admin role."
+    assert ex_api.as_(ex_make.admin(reseller)).post(path).status_code == 202
+
+
 def test_tenant_cards_subscription_tabs_and_global_search(ex, ex_make):
     tenant = ex_make.org("tenant", ex_make.group(), name="<Acme>")
     example_sub = ex_make.subscription(tenant, "example")
@@ -353,6 +393,7 @@ def _api(name, path):
 def _clashes():
     from fusion_core.events import EventType
     from fusion_core.jobs import JobDefinition
+    from fusion_core.permissions import Permission
     from fusion_core.registry import Platform
 
     def job(name):
@@ -362,6 +403,11 @@ def _clashes():
         "platform": ("register_platforms", lambda n: [Platform("voice", n)], "platform 'voice'"),
         "event type": ("register_event_types", lambda n: [EventType("x.done")], "event type"),
         "job": ("register_jobs", lambda n: [job("x.sync")], "job 'x.sync'"),
+        "permission": (
+            "register_permissions",
+            lambda n: [Permission("x.reset", f"reset for {n}")],
+            "permission 'x.reset'",
+        ),
         "blueprint": ("register_blueprints", lambda n: [_portal("pages", f"/{n}")], "blueprint"),
         "portal route": ("register_blueprints", lambda n: [_portal(n, "/same")], "GET /same"),
         "api route": (

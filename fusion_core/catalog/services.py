@@ -36,7 +36,8 @@ from fusion_core.errors import Conflict, FusionError, NotFound, ValidationFailed
 from fusion_core.events import emit
 from fusion_core.hierarchy import services as hierarchy
 from fusion_core.hierarchy.models import Organization, Subscription
-from fusion_core.hierarchy.services import require_group, require_write
+from fusion_core.hierarchy.services import require_write
+from fusion_core.permissions import require
 from fusion_core.scope import in_scope, load
 
 COUNTRY_RE = re.compile(r"^[A-Z]{2}$")
@@ -84,11 +85,6 @@ def session_get(model, ident):
     if not isinstance(ident, uuid.UUID):
         return None
     return session.get(model, ident)
-
-
-def _require_catalog_writer(actor: Actor, action: str) -> None:
-    require_group(actor, action)
-    require_write(actor)
 
 
 def _owner_path(actor: Actor, group: Organization | None) -> str:
@@ -149,7 +145,7 @@ def create_sku(
     session: Session, data: dict[str, Any], group: Organization | None = None, actor=None
 ) -> Sku:
     actor = actor or current_actor()
-    _require_catalog_writer(actor, "change the catalogue")
+    require(actor, "catalog.manage")
     path = _owner_path(actor, group)
     if errors := _sku_kind_errors(data):
         raise ValidationFailed("The SKU's fields do not fit its kind.", errors=errors)
@@ -165,7 +161,7 @@ def create_sku(
 
 def update_sku(session: Session, sku: Sku, changes: dict[str, Any], actor=None) -> Sku:
     actor = actor or current_actor()
-    _require_catalog_writer(actor, "change the catalogue")
+    require(actor, "catalog.manage")
     if "external_reference" in changes:
         _check_reference_free(session, sku.org_path, changes["external_reference"], sku.id)
     for key, value in changes.items():
@@ -242,7 +238,7 @@ def create_product(
     session: Session, data: dict[str, Any], group: Organization | None = None, actor=None
 ) -> Product:
     actor = actor or current_actor()
-    _require_catalog_writer(actor, "change the catalogue")
+    require(actor, "catalog.manage")
     path = _owner_path(actor, group)
     data = dict(data)
     lines = _product_lines(session, path, data.pop("lines", []))
@@ -259,7 +255,7 @@ def create_product(
 
 def update_product(session: Session, product: Product, changes: dict[str, Any], actor=None):
     actor = actor or current_actor()
-    _require_catalog_writer(actor, "change the catalogue")
+    require(actor, "catalog.manage")
     changes = dict(changes)
     if "lines" in changes:
         new_lines = _product_lines(session, product.org_path, changes.pop("lines"))
@@ -285,7 +281,7 @@ def update_product(session: Session, product: Product, changes: dict[str, Any], 
 
 def delete_product(session: Session, product: Product, actor=None) -> None:
     actor = actor or current_actor()
-    _require_catalog_writer(actor, "change the catalogue")
+    require(actor, "catalog.manage")
     orders = session.execute(
         select(Order.id, Order.bss_reference)
         .join(OrderLine, OrderLine.order_id == Order.id)
@@ -506,7 +502,7 @@ def place_order(
     and changes nothing. A refusal (e.g. a downgrade below what is consumed) rolls back every
     change and keeps the order as `rejected` with its reason; invalid input keeps nothing."""
     actor = actor or current_actor()
-    require_group(actor, "place orders")
+    require(actor, "orders.place")
     require_write(actor)
     plain = json.loads(json.dumps(data, default=str))  # what is stored and hashed
     h = request_hash(plain)
@@ -581,7 +577,7 @@ def preview_order(session: Session, data: dict[str, Any], actor=None) -> dict[st
     `refused` with the holders of the units. The same checks as placing the order apply
     (group only, scope, products), so a preview that passes is an order that would pass."""
     actor = actor or current_actor()
-    require_group(actor, "place orders")
+    require(actor, "orders.place")
     _path, target = _target(session, data, actor)
     products = _order_products(session, data, group_path_of(_path))
     current: dict[uuid.UUID, Entitlement] = {}

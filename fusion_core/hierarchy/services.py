@@ -26,11 +26,6 @@ def require_write(actor: Actor) -> None:
         raise Forbidden("Your role is read-only: this action needs the admin role.")
 
 
-def require_group(actor: Actor, action: str) -> None:
-    if not actor.unrestricted and not actor.is_group:
-        raise Forbidden(f"Only group administrators can {action}.")
-
-
 def _parent(parent_id: uuid.UUID, kind: str, actor: Actor) -> Organization:
     try:
         parent = load(Organization, parent_id, actor)

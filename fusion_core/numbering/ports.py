@@ -41,7 +41,6 @@ from fusion_core.numbering.requests import subscription_in_scope
 from fusion_core.numbering.services import (
     allocate_to,
     group_of,
-    require_upstream,
     require_write,
     settings_for,
 )
@@ -51,6 +50,7 @@ from fusion_core.numbering.validation import (
     check_range,
     range_numbers,
 )
+from fusion_core.permissions import require
 
 MAX_PORT_NUMBERS = 1000
 MAX_DOCUMENT_BYTES = 512 * 1024  # base64 in a JSON body: fits MAX_BODY_BYTES (1 MiB)
@@ -209,7 +209,7 @@ def transition(
     actor = actor or current_actor()
     move = PORT_TRANSITIONS[action]
     if move.upstream:
-        require_upstream(actor, f"{action} port-ins")
+        require(actor, "numbers.ports.work", f"{action} port-ins")
     else:
         require_write(actor)
     _check(port, action)
@@ -339,7 +339,7 @@ def add_comment(session: Session, port: PortIn, text: str, actor=None) -> PortIn
 
 def mark_step(session: Session, port: PortIn, step: str, done: bool = True, actor=None):
     actor = actor or current_actor()
-    require_upstream(actor, "work port-in steps")
+    require(actor, "numbers.ports.work", "work port-in steps")
     if step not in port.steps:
         raise ValidationFailed(
             "Not a step of this port-in.",

@@ -33,11 +33,11 @@ from fusion_core.numbering.models import NumberRequest, PhoneNumber
 from fusion_core.numbering.services import (
     AFTER_DIGITS,
     allocate_to,
-    require_upstream,
     require_write,
     settings_for,
 )
 from fusion_core.numbering.validation import NumberInvalid, check_number
+from fusion_core.permissions import require
 from fusion_core.scope import load
 
 MAX_QUANTITY = 100
@@ -214,7 +214,7 @@ def approve(session: Session, request: NumberRequest, reason=None, actor=None):
     """Allocate every reserved number to the subscription, consuming entitlements: all or
     nothing (the ledger's 409 rolls everything back)."""
     actor = actor or current_actor()
-    require_upstream(actor, "approve number requests")
+    require(actor, "numbers.requests.work", "approve number requests")
     _move(request, "approve")
     if request.expires_at <= utcnow():
         session.rollback()
@@ -247,7 +247,7 @@ def approve(session: Session, request: NumberRequest, reason=None, actor=None):
 
 def reject(session: Session, request: NumberRequest, reason: str, actor=None):
     actor = actor or current_actor()
-    require_upstream(actor, "reject number requests")
+    require(actor, "numbers.requests.work", "reject number requests")
     _move(request, "reject")
     _unreserve(session, request, f"number request rejected: {reason}")
     _decided(request, actor, reason)

@@ -34,6 +34,7 @@ from fusion_core.numbering import importer, ledger, lifecycle
 from fusion_core.numbering.models import NumberImport, NumberSettings, PhoneNumber
 from fusion_core.numbering.targets import registered
 from fusion_core.numbering.validation import E164_RE
+from fusion_core.permissions import require
 from fusion_core.scope import load, scoped
 
 SYNC_IMPORT_LIMIT = 10_000  # more numbers than this run as a job
@@ -48,18 +49,6 @@ DEFAULT_RESERVATION_DAYS = 7
 def require_write(actor: Actor) -> None:
     if not actor.can_write:
         raise Forbidden("Your role is read-only: this action needs the admin role.")
-
-
-def require_group(actor: Actor, action: str) -> None:
-    require_write(actor)
-    if not actor.unrestricted and not actor.is_group:
-        raise Forbidden(f"Only group administrators can {action}.")
-
-
-def require_upstream(actor: Actor, action: str) -> None:
-    require_write(actor)
-    if not actor.unrestricted and actor.org_kind == "tenant":
-        raise Forbidden(f"Tenants cannot {action}; their provider does.")
 
 
 # --- loading --------------------------------------------------------------------------------
@@ -103,7 +92,7 @@ def settings_for(session: Session, group_path: str) -> NumberSettings:
 
 def update_settings(session: Session, changes: dict[str, Any], actor: Actor | None = None):
     actor = actor or current_actor()
-    require_group(actor, "change numbering settings")
+    require(actor, "numbers.settings")
     current = settings_for(session, actor.org_path)
     session.add(current)
     for key, value in changes.items():
@@ -122,7 +111,7 @@ def import_owner(session: Session, actor: Actor, group_id: uuid.UUID | None) -> 
             "Numbers are imported into your own group.",
             errors={"group_id": [f"No group {group_id} in your scope."]},
         )
-    require_group(actor, "import numbers")
+    require(actor, "numbers.import")
     if not actor.unrestricted:
         return actor.org_path
     groups = session.scalars(select(Organization).where(Organization.kind == "group")).all()
@@ -272,7 +261,7 @@ def update_number(session: Session, number: PhoneNumber, changes: dict[str, Any]
     actor = actor or current_actor()
     require_write(actor)
     if "vanity_class" in changes:
-        require_group(actor, "change a vanity class")
+        require(actor, "numbers.inventory", "change a vanity class")
     for key, value in changes.items():
         setattr(number, key, value)
     session.commit()
@@ -291,7 +280,7 @@ def _commit(session: Session) -> None:
 
 
 def publish(session, number, reason=None, actor=None):
-    require_group(actor or current_actor(), "publish numbers")
+    require(actor or current_actor(), "numbers.inventory", "publish numbers")
     lifecycle.apply(session, number, "publish", reason=reason)
     _emit(session, "number.published", number)
     _commit(session)
@@ -299,14 +288,14 @@ def publish(session, number, reason=None, actor=None):
 
 
 def unpublish(session, number, reason=None, actor=None):
-    require_group(actor or current_actor(), "withdraw numbers")
+    require(actor or current_actor(), "numbers.inventory", "withdraw numbers")
     lifecycle.apply(session, number, "unpublish", reason=reason)
     _commit(session)
     return number
 
 
 def retire(session, number, reason=None, actor=None):
-    require_group(actor or current_actor(), "retire numbers")
+    require(actor or current_actor(), "numbers.inventory", "retire numbers")
     lifecycle.apply(session, number, "retire", reason=reason, aging_until=None)
     _emit(session, "number.retired", number)
     _commit(session)
@@ -315,7 +304,7 @@ def retire(session, number, reason=None, actor=None):
 
 def recycle(session, number, reason=None, actor=None):
     """End a quarantine early (group admins) — the expiry job does it when it is over."""
-    require_group(actor or current_actor(), "end a quarantine")
+    require(actor or current_actor(), "numbers.inventory", "end a quarantine")
     lifecycle.apply(session, number, "recycle", reason=reason, aging_until=None)
     _commit(session)
     return number
@@ -324,7 +313,7 @@ def recycle(session, number, reason=None, actor=None):
 def reserve(session, number, tenant_id: uuid.UUID, until=None, reason=None, actor=None):
     actor = actor or current_actor()
     tenant = _tenant_below(session, number, tenant_id, "tenant_id")  # a foreign id: 422 first
-    require_upstream(actor, "reserve numbers")
+    require(actor, "numbers.allocate", "reserve numbers")
     if until is None:
         days = settings_for(session, number.org_path).reservation_days
         until = utcnow() + timedelta(days=days)
@@ -347,7 +336,7 @@ def reserve(session, number, tenant_id: uuid.UUID, until=None, reason=None, acto
 
 
 def unreserve(session, number, reason=None, actor=None):
-    require_upstream(actor or current_actor(), "cancel reservations")
+    require(actor or current_actor(), "numbers.allocate", "cancel reservations")
     lifecycle.apply(
         session, number, "unreserve", reason=reason, reserved_for_id=None, reserved_until=None
     )
@@ -399,7 +388,7 @@ def transfer(
             "Numbers go to a group, distributor or reseller pool in your scope.",
             errors={"organization_id": [f"No pool organisation {organization_id} in your scope."]},
         )
-    require_upstream(actor, "move numbers between pools")
+    require(actor, "numbers.allocate", "move numbers between pools")
     if (numbers is None) == (first is None or last is None):
         raise ValidationFailed(
             "Name the numbers.", errors={"numbers": ["Give 'numbers', or 'first' and 'last'."]}
@@ -465,7 +454,7 @@ def allocate(session, number, subscription_id, reason=None, actor=None) -> Phone
             "No such subscription in your scope.",
             errors={"subscription_id": [f"No subscription {subscription_id} in your scope."]},
         ) from None
-    require_upstream(actor, "allocate numbers")
+    require(actor, "numbers.allocate")
     if sub.status != "active":
         raise ValidationFailed(
             "Numbers go to active subscriptions.",
@@ -800,7 +789,7 @@ def publish_range(session: Session, block, reason: str | None = None, actor=None
     from fusion_core.numbering.models import NumberHistory, NumberRange
 
     actor = actor or current_actor()
-    require_group(actor, "publish numbers")
+    require(actor, "numbers.inventory", "publish numbers")
     session.execute(  # one publisher per range at a time
         select(NumberRange.id).where(NumberRange.id == block.id).with_for_update()
     )

@@ -27,6 +27,7 @@ from fusion_core.hierarchy.models import Organization, Subscription
 from fusion_core.hookspecs import hookimpl, hookspec
 from fusion_core.jobs import JobDefinition, Schedule, enqueue
 from fusion_core.jobs.models import mark
+from fusion_core.permissions import UPSTREAM, Permission, require
 from fusion_core.registry import Card, MenuItem, Platform, SearchResult, SkuKind, Tab
 from fusion_core.scope import load
 
@@ -106,13 +107,20 @@ class ExampleStatus(MethodView):
         return {"plugin": "example", "actor": current_actor().label, "drivers": drivers}
 
 
+@hookimpl
+def register_permissions():
+    """Pushing an organisation by hand is for its providers, never for a tenant."""
+    return [Permission("example.sync", "push organisations to the example platform", UPSTREAM)]
+
+
 @api.route("/organizations/<id:organization_id>/sync")
 class ExampleSync(MethodView):
     @api.response(202, SyncStateSchema)
     def post(self, organization_id):
         """Queue a push of the organisation to the example platform (runs after the commit)."""
         session = get_db().session
-        org = load(Organization, organization_id)
+        org = load(Organization, organization_id)  # scope first: out of scope is 404
+        require(current_actor(), "example.sync")
         status = mark(session, org, "pending", target=SYNC_TARGET)
         enqueue(session, "example.sync", organization_id=str(org.id))
         session.commit()
