@@ -71,7 +71,7 @@ def require(actor: Actor, key: str, action: str | None = None) -> None:
     the refusal for this call ("publish numbers") instead of the permission's own phrase."""
     permission = registered(key)
     if not permission.granted(actor):
-        raise Forbidden(permission.refusal(actor, action), errors={"permission": [key]})
+        raise Forbidden(permission.refusal(actor, action))
 
 
 def allowed(actor: Actor, key: str) -> bool:
