@@ -16,6 +16,7 @@ from flask_smorest import Blueprint
 from marshmallow import fields, validate
 from sqlalchemy import func, select
 
+from fusion_core import permissions
 from fusion_core.api.errors import ErrorSchema
 from fusion_core.api.http import check_if_match, with_etag
 from fusion_core.api.lists import ListArgs, page_schema, paginate
@@ -495,7 +496,7 @@ class SbcReconcile(MethodView):
         `last_reconcile` is the report as it stands when the answer is sent: the new one once
         the job has run (at once where jobs run eagerly)."""
         sbc = services.get_sbc(session, id)
-        services.require_group(current_actor(), "reconcile SBCs")
+        permissions.require(current_actor(), "siptrunk.sbcs", "reconcile SBCs")
         enqueue(session, sync.RECONCILE_JOB, sbc_id=str(sbc.id))
         commit()
         return {
@@ -551,7 +552,7 @@ class PlanItem(MethodView):
         """Replace the plan's ordered classes (group administrators; send If-Match): each
         `{key, label, category, pattern, default}`; every SBC and trunk of the country is
         synced again."""
-        services.require_group(current_actor(), "edit calling plans")
+        permissions.require(current_actor(), "siptrunk.calling_plans")
         plan = plans.plan_for(session, _group_path(), services.check_country(country))
         check_if_match(plan)
         plans.update_plan(session, plan, data["classes"])

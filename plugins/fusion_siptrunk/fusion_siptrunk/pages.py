@@ -21,6 +21,7 @@ from flask_login import login_required
 from markupsafe import Markup
 from sqlalchemy import func, select
 
+from fusion_core import permissions
 from fusion_core.context import Actor, current_actor
 from fusion_core.db import session
 from fusion_core.errors import FusionError, NotFound
@@ -1076,7 +1077,7 @@ def plan_add():
     """A calling plan for one more country, from the defaults."""
     actor = _require_group_page()
     try:
-        services.require_group(actor, "edit calling plans")
+        permissions.require(actor, "siptrunk.calling_plans")
         country = services.check_country(_text("country"))
         plan = plans.plan_for(session, services.group_path(actor.org_path), country)
         session.commit()
@@ -1097,7 +1098,7 @@ def plan_page(plan_id: uuid.UUID):
     if request.method == "POST":
         raw = request.form.get("classes", "")
         try:
-            services.require_group(actor, "edit calling plans")
+            permissions.require(actor, "siptrunk.calling_plans")
             try:
                 classes = json.loads(raw)
             except ValueError as exc:

@@ -66,6 +66,27 @@ def register_number_targets():
 
 
 @hookimpl
+def register_permissions():
+    from fusion_core.permissions import GROUP, Permission
+
+    return [
+        Permission("siptrunk.sbcs", "configure SBCs", GROUP, description="SBCs, reconciles"),
+        Permission(
+            "siptrunk.group_lists",
+            "edit the group's block list",
+            GROUP,
+            description="the block list every trunk applies first",
+        ),
+        Permission(
+            "siptrunk.calling_plans",
+            "edit calling plans",
+            GROUP,
+            description="the per-country destination classes of the group",
+        ),
+    ]
+
+
+@hookimpl
 def register_jobs():
     from fusion_siptrunk import sync
 

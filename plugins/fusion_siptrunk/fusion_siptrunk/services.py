@@ -24,6 +24,7 @@ from fusion_core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from fusion_core.hierarchy.models import Organization, Subscription
 from fusion_core.numbering import services as numbering
 from fusion_core.numbering.models import PhoneNumber
+from fusion_core.permissions import require
 from fusion_core.scope import in_scope, load, scoped
 from fusion_siptrunk import plans, sync
 from fusion_siptrunk.models import (
@@ -55,12 +56,6 @@ FIRST_KEY = 100  # trunk keys start here: SBC group/set 1 is the carrier
 def require_write(actor: Actor) -> None:
     if not actor.can_write:
         raise Forbidden("Your role is read-only: this action needs the admin role.")
-
-
-def require_group(actor: Actor, action: str) -> None:
-    require_write(actor)
-    if not actor.unrestricted and not actor.is_group:
-        raise Forbidden(f"Only group administrators can {action}.")
 
 
 def is_upstream(actor: Actor, org_path: str) -> bool:
@@ -262,7 +257,7 @@ def _sbc_values(data: dict[str, Any], drivers: set[str]) -> dict[str, Any]:
 
 def create_sbc(session: Session, data: dict[str, Any], actor: Actor | None = None) -> Sbc:
     actor = actor or current_actor()
-    require_group(actor, "configure SBCs")
+    require(actor, "siptrunk.sbcs")
     path = actor_group_path(session, actor, data.get("group_id"))
     values = _sbc_values(data, set(sync.drivers()))
     for required in ("name", "signalling_host"):
@@ -284,7 +279,7 @@ def _unique_sbc_name(session: Session, path: str, name: str, own: uuid.UUID | No
 
 def update_sbc(session: Session, sbc: Sbc, data: dict[str, Any], actor=None) -> Sbc:
     actor = actor or current_actor()
-    require_group(actor, "configure SBCs")
+    require(actor, "siptrunk.sbcs")
     values = _sbc_values(data, set(sync.drivers()))
     if "name" in values:
         _unique_sbc_name(session, sbc.org_path, values["name"], sbc.id)
@@ -299,7 +294,7 @@ def update_sbc(session: Session, sbc: Sbc, data: dict[str, Any], actor=None) -> 
 
 def delete_sbc(session: Session, sbc: Sbc, actor=None) -> None:
     actor = actor or current_actor()
-    require_group(actor, "configure SBCs")
+    require(actor, "siptrunk.sbcs")
     used = session.scalar(
         select(func.count()).select_from(AccessTrunk).where(AccessTrunk.sbc_id == sbc.id)
     )
@@ -1029,7 +1024,7 @@ def add_entry(session, *, trunk: Trunk | None, kind: str, data: dict[str, Any], 
     actor = actor or current_actor()
     check_choice(kind, LIST_KINDS, "kind")
     if trunk is None:
-        require_group(actor, "edit the group's block list")
+        require(actor, "siptrunk.group_lists")
         if kind != "block":
             raise _fail("kind", "The group keeps a block list only.")
         path = actor_group_path(session, actor, _uuid(data.get("group_id")))
@@ -1061,7 +1056,7 @@ def remove_entry(session: Session, entry: ListEntry, actor=None) -> None:
     actor = actor or current_actor()
     trunk = session.get(Trunk, entry.trunk_id) if entry.trunk_id else None
     if trunk is None:
-        require_group(actor, "edit the group's block list")
+        require(actor, "siptrunk.group_lists")
     else:
         require_write(actor)
     session.delete(entry)
