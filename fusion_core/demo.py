@@ -14,7 +14,7 @@ DEMO_PASSWORD = "fusion-demo-2026"
 DEMO_BRANDING = {
     "product_name": "Nimbus Connect",
     "primary_color": "#0b5fff",
-    "accent_color": "#00a88f",
+    "accent_color": "#00796b",
     "support_email": "support@nimbus.example",
     "mail_sender": "no-reply@nimbus.example",
     "hostnames": ["localhost", "127.0.0.1"],

@@ -10,6 +10,7 @@ from flask import g, request
 from sqlalchemy import select
 
 from fusion_core.db import session
+from fusion_core.hierarchy.branding import readable_on
 from fusion_core.hierarchy.models import Organization
 
 HEX_COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
@@ -37,17 +38,6 @@ class Brand:
 
 
 FALLBACK = Brand()
-
-
-def readable_on(color: str) -> str:
-    r, g_, b = (int(color[i : i + 2], 16) / 255 for i in (1, 3, 5))
-
-    def lin(c: float) -> float:
-        return c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
-
-    luminance = 0.2126 * lin(r) + 0.7152 * lin(g_) + 0.0722 * lin(b)
-    # Contrast against white vs black: pick the larger.
-    return "#000000" if (luminance + 0.05) / 0.05 > 1.05 / (luminance + 0.05) else "#ffffff"
 
 
 def brand_of(group: Organization | None, branding: dict | None = None) -> Brand:

@@ -17,6 +17,53 @@ URL_FIELDS = ("logo_url", "favicon_url", "support_url")
 COLOR_FIELDS = ("primary_color", "accent_color")
 EMAIL_FIELDS = ("support_email", "mail_sender")
 KNOWN = {*TEXT_FIELDS, *URL_FIELDS, *COLOR_FIELDS, *EMAIL_FIELDS, "hostnames"}
+WHITE, BLACK = "#ffffff", "#000000"
+AA_TEXT = 4.5  # WCAG 2 AA for body text: links in the primary colour, hovered in the accent
+
+
+def luminance(color: str) -> float:
+    """WCAG 2 relative luminance of a #rrggbb colour."""
+
+    def linear(c: float) -> float:
+        return c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
+
+    r, g, b = (linear(int(color[i : i + 2], 16) / 255) for i in (1, 3, 5))
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def contrast(a: str, b: str) -> float:
+    """WCAG 2 contrast ratio of two #rrggbb colours, from 1 to 21."""
+    high, low = sorted((luminance(a), luminance(b)), reverse=True)
+    return (high + 0.05) / (low + 0.05)
+
+
+def readable_on(color: str) -> str:
+    """Black or white, whichever has the larger contrast on `color`."""
+    return BLACK if contrast(color, BLACK) > contrast(color, WHITE) else WHITE
+
+
+def _contrast_errors(branding: dict[str, Any]) -> dict[str, list[str]]:
+    """The portal writes links in the primary colour on its white page, hovers them in the
+    accent colour, and fills buttons with the primary colour (the accent when hovered) under
+    black or white text: each pair must reach WCAG AA (4.5:1)."""
+    errors: dict[str, list[str]] = {}
+    primary = branding.get("primary_color")
+    accent = branding.get("accent_color")
+    for key, color in (("primary_color", primary), ("accent_color", accent)):
+        if color and contrast(color, WHITE) < AA_TEXT:
+            errors[f"branding.{key}"] = [
+                f"Too light for text on the white page: contrast {contrast(color, WHITE):.2f}:1, "
+                f"WCAG AA needs {AA_TEXT}:1; choose a darker colour."
+            ]
+    if primary and accent and "branding.accent_color" not in errors:
+        text = readable_on(primary)
+        if contrast(text, accent) < AA_TEXT:
+            errors["branding.accent_color"] = [
+                f"Buttons' {'black' if text == BLACK else 'white'} text on the accent colour "
+                f"(their hover) has contrast {contrast(text, accent):.2f}:1, WCAG AA needs "
+                f"{AA_TEXT}:1."
+            ]
+    return errors
 
 
 def check_branding(branding: Any) -> dict[str, Any]:
@@ -46,6 +93,8 @@ def check_branding(branding: Any) -> dict[str, Any]:
         value = branding.get(key)
         if value is not None and (not isinstance(value, str) or not HEX_COLOR.match(value)):
             errors[f"branding.{key}"] = ["A colour as #rrggbb."]
+    if not any(f"branding.{key}" in errors for key in COLOR_FIELDS):
+        errors.update(_contrast_errors(branding))
     for key in EMAIL_FIELDS:
         value = branding.get(key)
         if value is not None and (not isinstance(value, str) or not EMAIL.match(value)):

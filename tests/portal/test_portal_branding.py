@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from fusion_core.db import get_db
+from fusion_core.hierarchy.branding import contrast
 from fusion_core.hierarchy.models import Organization
 
 
@@ -120,6 +123,46 @@ def test_invalid_branding_is_refused_beside_its_field(app, portal, make):
         saved = get_db().session.get(Organization, group.id).branding
     assert saved["hostnames"] == ["portal.alpha.test"]
     assert saved["primary_color"] == "#aa0000"
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "ratio"),
+    [("#ffffff", "#000000", 21.0), ("#767676", "#ffffff", 4.54), ("#777777", "#ffffff", 4.48)],
+)
+def test_contrast_is_the_wcag_ratio(a, b, ratio):
+    assert round(contrast(a, b), 2) == ratio
+    assert round(contrast(b, a), 2) == ratio
+
+
+def test_colours_that_text_cannot_be_read_in_are_refused_beside_their_field(app, portal, make):
+    group = branded_group(make, "Alpha", "portal.alpha.test")
+    client = portal(make.admin(group), host="portal.alpha.test")
+    client.get("/settings")
+    form = {"product_name": "Alpha", "hostnames": "portal.alpha.test"}
+    light = client.post("/settings", {**form, "primary_color": "#777777"})
+    assert light.status_code == 422
+    assert re.search(
+        r'id="f-primary_color-error" class="field-error">Too light for text on the white page: '
+        r"contrast 4.48:1, WCAG AA needs 4.5:1",
+        light.get_data(as_text=True),
+    )
+    # #767676 passes on white, but takes black text; black on a dark accent cannot be read.
+    hover = client.post(
+        "/settings", {**form, "primary_color": "#767676", "accent_color": "#14532d"}
+    )
+    assert hover.status_code == 422
+    assert re.search(
+        r'id="f-accent_color-error" class="field-error">Buttons&#39; black text on the accent '
+        r"colour \(their hover\) has contrast 2.30:1",
+        hover.get_data(as_text=True),
+    )
+    with app.app_context():
+        assert get_db().session.get(Organization, group.id).branding["primary_color"] == "#aa0000"
+    fine = client.post("/settings", {**form, "primary_color": "#123456", "accent_color": "#0f766e"})
+    assert fine.status_code == 302
+    with app.app_context():
+        saved = get_db().session.get(Organization, group.id).branding
+    assert (saved["primary_color"], saved["accent_color"]) == ("#123456", "#0f766e")
 
 
 def test_settings_are_for_group_admins_only(portal, make):
