@@ -401,9 +401,18 @@ def home():
 @portal.get("/orgs/<id:org_id>/children")
 @login_required
 def children(org_id):
-    """A sidebar fragment (htmx): one page of an organisation's children."""
+    """A sidebar fragment (htmx): one page of an organisation's children.
+
+    Without JavaScript the sidebar's "More…" is a plain link: the browser is sent to the
+    organisation's own page, on the page of its list that holds the first of those children
+    (both are sorted by name), instead of a bare fragment."""
     org = load(Organization, org_id)
     page = max(request.args.get("page", 1, type=int), 1)
+    if request.headers.get("HX-Request") != "true":
+        from webui.sections import PER_PAGE  # sections imports this module
+
+        first = (page - 1) * SIDEBAR_PAGE
+        return redirect(url_for("portal.org_page", org_id=org.id, page=first // PER_PAGE + 1))
     rows, more = sidebar_children(org.id, page)
     return render_template("partials/tree.html", parent=org, rows=rows, more=more, page=page)
 

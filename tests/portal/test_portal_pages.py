@@ -11,6 +11,8 @@ from fusion_core.audit.models import AuditEntry
 from fusion_core.db import get_db
 from fusion_core.hierarchy.models import Organization
 
+HTMX = {"HX-Request": "true"}  # what htmx sends with the sidebar's requests for a level
+
 
 def text(response) -> str:
     return response.get_data(as_text=True)
@@ -147,10 +149,10 @@ def test_create_reseller_and_tenant_then_sidebar_and_breadcrumbs(app, portal, ma
     ]
     # The sidebar: the group's children first; each level is fetched lazily.
     assert "North" in re.search(r'<aside class="sidebar"(.*?)</aside>', body, re.S).group(1)
-    level2 = text(client.get(f"/orgs/{distributor.id}/children"))
+    level2 = text(client.get(f"/orgs/{distributor.id}/children", headers=HTMX))
     assert "Resell One" in level2
     reseller_id = reseller_url.rsplit("/", 1)[-1]
-    level3 = text(client.get(f"/orgs/{reseller_id}/children"))
+    level3 = text(client.get(f"/orgs/{reseller_id}/children", headers=HTMX))
     assert "Tenant Alpha" in level3
     with app.app_context():
         entries = (
@@ -168,13 +170,22 @@ def test_sidebar_children_are_paginated(portal, make):
     for i in range(53):
         make.org("tenant", reseller, f"T{i:03d}")
     client = portal(make.admin(group))
-    first = text(client.get(f"/orgs/{reseller.id}/children"))
+    first = text(client.get(f"/orgs/{reseller.id}/children", headers=HTMX))
     assert first.count('class="node"') == 50
     assert "T049" in first and "T050" not in first
     assert f"/orgs/{reseller.id}/children?page=2" in first
-    second = text(client.get(f"/orgs/{reseller.id}/children?page=2"))
+    second = text(client.get(f"/orgs/{reseller.id}/children?page=2", headers=HTMX))
     assert second.count('class="node"') == 3
     assert "T052" in second and "More…" not in second
+    # Without JavaScript the same link leads to the reseller's page, on the list page that
+    # starts with T050 (the sidebar's pages hold 50, the list's 25).
+    plain = client.get(f"/orgs/{reseller.id}/children?page=2")
+    assert plain.status_code == 302
+    assert plain.headers["Location"] == f"/orgs/{reseller.id}?page=3"
+    listed = re.findall(
+        r'<td><a href="/orgs/[^"]+">(T\d+)</a></td>', text(client.get(plain.headers["Location"]))
+    )
+    assert listed == ["T050", "T051", "T052"]
 
 
 def test_sidebar_opens_along_the_path_to_the_current_organisation(portal, make):
