@@ -177,12 +177,13 @@ def _layout() -> dict[str, Any]:
         actor = current_actor()
         context["menu"] = menu(actor)
         context["home_org"] = current_user.organization
+        # Called by base.html with the page's `org`, so any page extending the layout (a
+        # plugin's too) gets the sidebar opened down to the organisation it is about.
+        context["layout_sidebar"] = lambda here: sidebar_for(current_user.organization, here)
     return context
 
 
 def render(template: str, status: int = 200, **context: Any):
-    if current_user.is_authenticated and "sidebar" not in context:
-        context["sidebar"] = sidebar_for(current_user.organization, context.get("org"))
     return render_template(template, **context), status
 
 

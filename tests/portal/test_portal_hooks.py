@@ -65,7 +65,7 @@ def test_plugin_cards_tabs_menu_and_search_reach_the_portal(hooked, portal_clien
     card = re.search(r'<article class="card" id="card-example">(.*?)</article>', tenant_page, re.S)
     assert card, "the example plugin's card is missing"
     assert "Example devices of Hooked Tenant: none yet." in card.group(1)
-    assert 'href="/example/"' in card.group(1)
+    assert f'href="/example/organizations/{tenant.id}"' in card.group(1)
     nav = re.search(r'<nav aria-label="Sections">(.*?)</nav>', tenant_page, re.S).group(1)
     assert '<a href="/example/"' in nav  # menu_items from a plugin
 
@@ -90,3 +90,33 @@ def test_the_details_tab_comes_first_and_is_selected_by_default(hooked, portal_c
     assert tabs[0] == "details" and sorted(tabs[1:]) == ["example-settings", "licenses", "numbers"]
     assert re.search(r'href="\?tab=details" aria-current="page"', page)
     assert "Example settings of Other." not in page  # a tab's body shows only when selected
+
+
+def test_a_plugin_page_extends_the_layout_with_sidebar_and_breadcrumbs(hooked, portal_client):
+    app, make = hooked
+    group = make.group("Layout Group", product_name="Layout Cloud", hostnames=["layout.test"])
+    reseller = make.org("reseller", group, "Layout Reseller")
+    tenant = make.org("tenant", reseller, "Layout Tenant")
+    sibling = make.org("tenant", reseller, "Sibling Tenant")
+    client = portal_client(app, host="layout.test").login(make.admin(group))
+
+    page = client.get(f"/example/organizations/{tenant.id}")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200, html
+    assert "<h1>Example devices of Layout Tenant</h1>" in html  # the plugin's block
+    assert "<title>Example devices · Layout Cloud</title>" in html  # the group's branding
+    nav = re.search(r'<nav aria-label="Sections">(.*?)</nav>', html, re.S).group(1)
+    assert '<a href="/example/" aria-current="page">Example</a>' in nav  # its menu entry
+    crumbs = re.search(r'<nav aria-label="breadcrumb"[^>]*>(.*?)</nav>', html, re.S).group(1)
+    labels = re.findall(r">([^<>]+)</(?:a|span)>", crumbs)
+    assert labels == ["Layout Group", "Layout Reseller", "Layout Tenant", "Example devices"]
+    sidebar = re.search(r'<aside class="sidebar"[^>]*>(.*?)</aside>', html, re.S).group(1)
+    # Opened down to the page's tenant, which is marked; its sibling is listed beside it.
+    assert re.search(rf'href="/orgs/{tenant.id}" class="node" aria-current="page">', sidebar)
+    assert "Sibling Tenant" in sidebar
+
+    outsider = make.admin(make.org("tenant", reseller, "Outsider"))
+    other = portal_client(app, host="layout.test").login(outsider)
+    refused = other.get(f"/example/organizations/{sibling.id}")
+    assert refused.status_code == 404
+    assert "Sibling Tenant" not in refused.get_data(as_text=True)

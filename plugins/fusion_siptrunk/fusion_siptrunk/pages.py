@@ -30,7 +30,7 @@ from fusion_core.jobs import enqueue
 from fusion_core.jobs.models import SyncStatus
 from fusion_core.numbering.models import PhoneNumber
 from fusion_core.registry import Card, MenuItem, SearchResult, Tab
-from fusion_core.scope import in_scope, load, scoped
+from fusion_core.scope import load, scoped
 from fusion_siptrunk import plans, services, sync
 from fusion_siptrunk.addresses.models import Address
 from fusion_siptrunk.models import (
@@ -45,6 +45,7 @@ from fusion_siptrunk.models import (
     Trunk,
 )
 from fusion_siptrunk.sbc import FORMATS, TRANSPORTS
+from webui.views import breadcrumbs
 
 portal = Blueprint("siptrunk_portal", __name__, url_prefix="/siptrunk", template_folder="templates")
 
@@ -84,17 +85,18 @@ SBC_TYPE = "siptrunk_sbcs"
 
 
 def _render(template: str, status: int = 200, **context: Any):
-    """The portal's own render (hierarchy sidebar) when the portal is there."""
+    """A page extending the portal's layout (base.html, which adds the sidebar)."""
     actor = current_actor()
     context.setdefault("can_write", actor.can_write)
     context.setdefault("kind_labels", KIND_LABELS)
     context.setdefault("format_labels", FORMAT_LABELS)
     context.setdefault("category_labels", CATEGORY_LABELS)
-    try:
-        from webui.views import render
-    except ImportError:  # pragma: no cover - the plugin's pages need the portal's layout
-        return render_template(template, **context), status
-    return render(template, status, **context)
+    if "org" not in context:  # the sidebar opens down to the tenant the page is about
+        sub, trunk = context.get("sub"), context.get("trunk")
+        if sub is None and trunk is not None:
+            sub = session.get(Subscription, trunk.subscription_id)
+        context["org"] = sub.tenant if sub is not None else context.get("tenant")
+    return render_template(template, **context), status
 
 
 @portal.errorhandler(FusionError)
@@ -165,27 +167,9 @@ def _subscription(sub_id: uuid.UUID) -> Subscription:
     return sub
 
 
-def _org_crumbs(org: Organization) -> list[tuple[str, str]]:
-    """The organisation's ancestors in the viewer's scope, then the organisation."""
-    ids = org.ancestor_ids
-    rows = {
-        row.id: row
-        for row in session.execute(
-            select(Organization.id, Organization.name, Organization.org_path).where(
-                Organization.id.in_(ids)
-            )
-        )
-    }
-    return [
-        (rows[i].name, url_for("portal.org_page", org_id=i))
-        for i in ids
-        if i in rows and in_scope(rows[i].org_path)
-    ]
-
-
 def _sub_crumbs(sub: Subscription, *tail: tuple[str, str]) -> list[tuple[str, str]]:
     return [
-        *_org_crumbs(sub.tenant),
+        *breadcrumbs(sub.tenant),
         (sub.name, url_for("portal.subscription_page", sub_id=sub.id)),
         ("Trunks", url_for(".trunk_list", sub_id=sub.id)),
         *tail,
@@ -1162,7 +1146,7 @@ def tenant_settings(tenant_id: uuid.UUID):
         errors=errors,
         form=request.form if errors else {},
         message=message,
-        crumbs=[*_org_crumbs(tenant), ("SIP-trunking settings", "")],
+        crumbs=[*breadcrumbs(tenant), ("SIP-trunking settings", "")],
     )
 
 

@@ -49,6 +49,10 @@ def test_one_click_trunk_on_every_sbc_with_sync_badges(rig):
     body = text(empty)
     assert "No trunk yet." in body and "<details open" in body
     assert f'<a href="/subscriptions/{rig.sub.id}">Trunking</a>' in body  # breadcrumb
+    # the layout's sidebar, seen by an upstream admin, opens down to the subscription's tenant
+    upstream = text(Portal(rig.app, rig.reseller_admin).get(trunks_page(rig)))
+    sidebar = upstream.split('<aside class="sidebar"', 1)[1].split("</aside>", 1)[0]
+    assert f'href="/orgs/{rig.tree["tenant"].id}" class="node" aria-current="page"' in sidebar
 
     created = client.post(trunks_page(rig), NEW_TRUNK)
     assert created.status_code == 302, text(created)

@@ -14,8 +14,9 @@ from pathlib import Path
 
 import click
 import sqlalchemy as sa
-from flask import Blueprint
+from flask import Blueprint, render_template_string
 from flask.views import MethodView
+from flask_login import login_required
 from flask_smorest import Blueprint as ApiBlueprint
 from marshmallow import fields
 
@@ -30,6 +31,7 @@ from fusion_core.jobs.models import mark
 from fusion_core.permissions import UPSTREAM, Permission, require
 from fusion_core.registry import Card, MenuItem, Platform, SearchResult, SkuKind, Tab
 from fusion_core.scope import load
+from webui.views import breadcrumbs
 
 PLATFORM = Platform(key="example", name="Example", description="The connector of the docs.")
 SYNC_TARGET = "example"
@@ -140,6 +142,23 @@ def portal_home():
     return "<h1>Example platform</h1>"
 
 
+# A page of the plugin inside the portal's layout: extend "base.html" and fill its blocks; pass
+# `org` (the sidebar opens down to it) and `crumbs` (label, url) pairs. The layout adds the
+# branding, the menu, the account menu and the sidebar. A page template would normally live in
+# the plugin's templates/ folder (Blueprint(..., template_folder="templates")).
+DEVICES_PAGE = """{% extends "base.html" %}
+{% block title %}Example devices{% endblock %}
+{% block content %}<h1>Example devices of {{ org.name }}</h1><p>None yet.</p>{% endblock %}"""
+
+
+@portal.get("/organizations/<uuid:org_id>")
+@login_required
+def devices_page(org_id):
+    org = load(Organization, org_id)  # out of the admin's scope: 404
+    crumbs = [*breadcrumbs(org), ("Example devices", "")]
+    return render_template_string(DEVICES_PAGE, org=org, crumbs=crumbs)
+
+
 @hookimpl
 def register_blueprints():
     return [portal]
@@ -243,7 +262,11 @@ def tenant_cards(actor, tenant):
     from markupsafe import Markup
 
     body = Markup("<p>Example devices of {}: none yet.</p>").format(tenant.name)
-    return [Card("example", "Example devices", body, url="/example/", order=50)]
+    return [
+        Card(
+            "example", "Example devices", body, url=f"/example/organizations/{tenant.id}", order=50
+        )
+    ]
 
 
 @hookimpl
