@@ -6,7 +6,9 @@ SQLAlchemy URL) and reloads the modules that read it over JSON-RPC
 
     sources            address     grp = trunk key (carrier sources: grp 1)
     destinations       dispatcher  setid = trunk key (carrier gateways: set 1); priority is
-                                   negated (Kamailio tries higher first), attrs "weight=N",
+                                   negated (Kamailio tries higher first), attrs "weight=N"
+                                   (the first priority level's weights scaled to 100,
+                                   other levels 1: see dispatch_shares),
                                    flags 8 = probe with OPTIONS, ";transport=tcp|tls" in the URI
     trunk settings     sbc_trunk   htable "trunk": "<key>:in", "<key>:max", ... (kamailio.cfg
                                    lists them), allowed classes "<key>:class:<class>"
@@ -113,11 +115,35 @@ def _dispatcher_rows(setid: int, dests: tuple[Destination, ...], description: st
             destination_uri(d),
             8 if d.probe else 0,
             -d.priority,  # Kamailio orders a set by descending priority; ours: lower first
-            f"weight={d.weight}",
+            f"weight={share}",
             description,
         )
-        for d in dests
+        for d, share in zip(dests, dispatch_shares(dests), strict=True)
     ]
+
+
+def dispatch_shares(dests: tuple[Destination, ...]) -> list[int]:
+    """Priority first, then weight, as in DNS SRV: the destinations of the lowest priority value
+    share the calls by weight, the others take calls only when those fail (the failover walks
+    the rest of the set in priority order). Kamailio's weighted algorithm (9) ignores priority:
+    it fills 100 slots with each destination's weight in the set's order (priority first) and
+    ignores what lies past 100. So the first level's weights are scaled to sum to exactly 100
+    and every other level gets 1, the least Kamailio accepts, which never gets a slot."""
+    if not dests:
+        return []
+    top = min(d.priority for d in dests)
+    level = [i for i, d in enumerate(dests) if d.priority == top]
+    weights = [dests[i].weight for i in level]
+    total = sum(weights)
+    if total <= 0:  # every weight 0: an even split
+        weights, total = [1] * len(level), len(level)
+    shares = [1] * len(dests)
+    for i, w in zip(level, weights, strict=True):
+        shares[i] = 100 * w // total
+    # what rounding left goes to the heaviest, so the level still sums to 100
+    heaviest = level[weights.index(max(weights))]
+    shares[heaviest] += 100 - sum(shares[i] for i in level)
+    return shares
 
 
 def _ht(key: str, value: Any) -> tuple:

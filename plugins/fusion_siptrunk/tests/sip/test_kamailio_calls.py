@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from fusion_siptrunk import siptest
 
 STRANGER = "127.0.0.19"  # no trunk has this source
@@ -171,3 +173,34 @@ def test_calling_numbers_are_presented_in_the_trunks_formats(sip):
     assert sip.from_pbx("01632960123", caller="01632960200").successful == 1
     assert sip.from_pbx("01632960123", caller="0033123456789").successful == 1
     assert sip.carrier_gw.callers()[before:] == ["+441632960200", "+33123456789"]
+
+
+def test_pop_priority_picks_the_pbx_and_a_dead_one_fails_over_to_the_next(sip):
+    """Two PBX destinations (access trunks): the lower priority value takes the calls; changing
+    the priorities moves them; with that PBX gone, a call times out there and reaches the other."""
+    first = siptest.Uas(sip.base / "pop-first", "127.0.0.16").start()
+    second = siptest.Uas(sip.base / "pop-second", "127.0.0.17").start()
+    try:
+
+        def route(first_priority: int, second_priority: int) -> None:
+            destinations = (
+                replace(first.destination, priority=first_priority),
+                replace(second.destination, priority=second_priority),
+            )
+            sip.driver.apply_trunk(sip.sbc, sip.trunk(destinations=destinations))
+
+        route(0, 1)
+        assert sip.from_carrier("+441632960001", calls=3).successful == 3
+        assert (len(first.received()), len(second.received())) == (3, 0)
+
+        route(5, 1)
+        assert sip.from_carrier("+441632960001", calls=3).successful == 3
+        assert (len(first.received()), len(second.received())) == (3, 3)
+
+        second.stop()  # the preferred PBX goes away: its INVITE times out (408), the next answers
+        result = sip.from_carrier("+441632960001")
+        assert (result.successful, result.failed) == (1, 0), result
+        assert (len(first.received()), len(second.received())) == (4, 3)
+    finally:
+        first.stop()
+        second.stop()

@@ -42,8 +42,9 @@ def test_destinations_map_to_dispatcher_rows(sip):
     sip.driver.apply_trunk(sip.sbc, state)
     try:
         assert sip.driver.read_trunk(sip.sbc, 160)["dispatcher"] == [
-            (160, "sip:192.0.2.10:5080;transport=tcp", 8, 0, "weight=70", "Acme main"),
-            (160, "sip:192.0.2.11:5061;transport=tls", 0, -10, "weight=30", "Acme main"),
+            # the first priority level shares 100 by weight; the next waits for it to fail
+            (160, "sip:192.0.2.10:5080;transport=tcp", 8, 0, "weight=100", "Acme main"),
+            (160, "sip:192.0.2.11:5061;transport=tls", 0, -10, "weight=1", "Acme main"),
         ]
         listed = sip.driver.rpc(sip.sbc, "dispatcher.list")
         assert "sip:192.0.2.10:5080;transport=tcp" in str(listed)
