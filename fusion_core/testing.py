@@ -6,7 +6,9 @@ A connector's tests get them with no conftest at all once `fusion` is installed:
   when FUSION_TEST_DATABASE_URL is set), migrated with the real migrations; jobs run eagerly;
 * every test starts on empty tables (an autouse reset after each test);
 * `make` — factories for organisations, subscriptions, administrators and tokens;
-* `api` — a JSON test client; `api.as_(admin)` sends that administrator's token.
+* `api` — a JSON test client; `api.as_(admin)` sends that administrator's token;
+* `PortalClient(app, admin)` — a portal client signed in as `admin`, sending the CSRF token of
+  the last page it got like a browser (a connector's page tests use it).
 
 With FUSION_REQUIRE_SERVICES=1 (CI) a test that needs PostgreSQL or Redis fails when the
 service is not configured or not reachable, instead of being skipped.
@@ -15,6 +17,7 @@ service is not configured or not reachable, instead of being skipped.
 from __future__ import annotations
 
 import os
+import re
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -262,3 +265,40 @@ class ApiClient:
 @pytest.fixture
 def api(app, make) -> ApiClient:
     return ApiClient(app, make)
+
+
+CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+class PortalClient:
+    """The portal's forms as a browser posts them: keeps the CSRF token of the last page it
+    got and sends it with every POST. `PortalClient(app, admin)` signs in at once; `host`
+    picks the group whose branding the pages wear."""
+
+    def __init__(self, app, admin=None, host: str = "localhost") -> None:
+        self.client = app.test_client()
+        self.base = f"http://{host}"
+        self.token: str | None = None
+        if admin is not None:
+            self.login(admin)
+
+    def get(self, path: str, **kw):
+        response = self.client.get(self.base + path, **kw)
+        found = CSRF_RE.search(response.get_data(as_text=True))
+        if found:
+            self.token = found.group(1)
+        return response
+
+    def post(self, path: str, data: dict | None = None, csrf: bool = True, **kw):
+        data = dict(data or {})
+        if csrf:
+            if self.token is None:
+                self.get("/login")
+            data.setdefault("csrf_token", self.token)
+        return self.client.post(self.base + path, data=data, **kw)
+
+    def login(self, admin, password: str = PASSWORD) -> PortalClient:
+        self.get("/login")
+        response = self.post("/login", {"email": admin.email, "password": password})
+        assert response.status_code == 302, response.get_data(as_text=True)
+        return self

@@ -129,16 +129,21 @@ def test_no_wait_queues_the_import_and_a_worker_writes_it(nm, rq_app, tmp_path):
     assert runner.queue.count == 0  # the import, then the ANALYZE it queued
 
 
-def test_the_command_follows_the_job_with_its_progress_bar(nm, rq_app, tmp_path):
+def _import_beside_a_worker(rq_app, tmp_path):
+    """`fusion numbers import` of LARGE while an rq worker process runs the job."""
     path = tmp_path / "large.csv"
     path.write_text(LARGE)
     worker = _worker_process(rq_app)
     try:
-        result = rq_app.test_cli_runner().invoke(
+        return rq_app.test_cli_runner().invoke(
             main, ["numbers", "import", str(path), "--timeout", "60"]
         )
     finally:
         _stop(worker)
+
+
+def test_the_command_follows_the_job_with_its_progress_bar(nm, rq_app, tmp_path):
+    result = _import_beside_a_worker(rq_app, tmp_path)
     assert result.exit_code == 0, result.output
     assert "importing" in result.output
     (imp,) = _imports(rq_app)
@@ -152,15 +157,7 @@ def test_a_failed_job_fails_the_command_with_its_error(nm, rq_app, tmp_path, mon
         raise RuntimeError("the disk is full")
 
     monkeypatch.setattr(importer, "execute", broken)  # in the worker, forked after this
-    path = tmp_path / "large.csv"
-    path.write_text(LARGE)
-    worker = _worker_process(rq_app)
-    try:
-        result = rq_app.test_cli_runner().invoke(
-            main, ["numbers", "import", str(path), "--timeout", "60"]
-        )
-    finally:
-        _stop(worker)
+    result = _import_beside_a_worker(rq_app, tmp_path)
     (imp,) = _imports(rq_app)
     assert result.exit_code == 1, result.output
     assert f"import {imp.id} failed: RuntimeError: the disk is full" in result.output

@@ -9,41 +9,17 @@ import re
 
 import pytest
 
-from fusion_core.testing import PASSWORD
-
-CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
+from fusion_core.testing import PortalClient
 
 
-class Portal:
-    """A signed-in portal client that sends the CSRF token like a browser."""
-
-    def __init__(self, app, admin) -> None:
-        self.client = app.test_client()
-        self.token = None
-        self.get("/login")
-        signed_in = self.post("/login", {"email": admin.email, "password": PASSWORD})
-        assert signed_in.status_code == 302, signed_in.get_data(as_text=True)
-
-    def get(self, path: str):
-        response = self.client.get("http://localhost" + path)
-        found = CSRF_RE.search(response.get_data(as_text=True))
-        if found:
-            self.token = found.group(1)
-        return response
-
-    def post(self, path: str, data: dict):
-        return self.client.post("http://localhost" + path, data={**data, "csrf_token": self.token})
+class Portal(PortalClient):
+    """A signed-in portal client that also uploads files to the Import numbers page."""
 
     def upload(self, content: bytes, action: str, **fields):
         self.get("/numbers/import")
-        return self.client.post(
-            "http://localhost/numbers/import",
-            data={
-                "csrf_token": self.token,
-                "action": action,
-                "file": (io.BytesIO(content), "numbers.csv"),
-                **fields,
-            },
+        return self.post(
+            "/numbers/import",
+            {"action": action, "file": (io.BytesIO(content), "numbers.csv"), **fields},
             content_type="multipart/form-data",
         )
 

@@ -16,9 +16,7 @@ from fusion_core.context import SYSTEM, acting_as
 from fusion_core.db import get_db
 from fusion_core.hookspecs import hookimpl
 from fusion_core.numbering.models import PhoneNumber
-from fusion_core.testing import PASSWORD
 
-CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
 DRIVER = "memory"
 ADDRESS = {
     "label": "Head office",
@@ -85,27 +83,6 @@ class DriverPlugin:
     @hookimpl
     def register_sbc_drivers(self):
         return [self.driver]
-
-
-class Portal:
-    """A signed-in browser-like client: keeps the CSRF token the last page gave."""
-
-    def __init__(self, app, admin) -> None:
-        self.client = app.test_client()
-        self.token = None
-        self.get("/login")
-        signed_in = self.post("/login", {"email": admin.email, "password": PASSWORD})
-        assert signed_in.status_code == 302, signed_in.get_data(as_text=True)
-
-    def get(self, path, **kw):
-        response = self.client.get(path, **kw)
-        found = CSRF_RE.search(response.get_data(as_text=True))
-        if found:
-            self.token = found.group(1)
-        return response
-
-    def post(self, path, data=None, **kw):
-        return self.client.post(path, data={**(data or {}), "csrf_token": self.token}, **kw)
 
 
 def text(response) -> str:

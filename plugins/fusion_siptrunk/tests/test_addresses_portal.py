@@ -13,9 +13,8 @@ from fusion_core.db import get_db
 from fusion_core.hierarchy.models import Organization
 from fusion_core.iam import services as iam
 from fusion_core.iam.models import Admin
-from fusion_core.testing import PASSWORD
+from fusion_core.testing import PortalClient as Portal
 
-CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
 DOWNING = {
     "label": "Head office",
     "country": "GB",
@@ -23,27 +22,6 @@ DOWNING = {
     "city": "London",
     "postal_code": "SW1A 2AA",
 }
-
-
-class Portal:
-    """A signed-in browser-like client: keeps the CSRF token the last page gave."""
-
-    def __init__(self, app, admin) -> None:
-        self.client = app.test_client()
-        self.token = None
-        self.get("/login")
-        signed_in = self.post("/login", {"email": admin.email, "password": PASSWORD})
-        assert signed_in.status_code == 302, signed_in.get_data(as_text=True)
-
-    def get(self, path, **kw):
-        response = self.client.get(path, **kw)
-        found = CSRF_RE.search(response.get_data(as_text=True))
-        if found:
-            self.token = found.group(1)
-        return response
-
-    def post(self, path, data=None, **kw):
-        return self.client.post(path, data={**(data or {}), "csrf_token": self.token}, **kw)
 
 
 def text(response) -> str:

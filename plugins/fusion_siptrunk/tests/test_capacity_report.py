@@ -18,12 +18,12 @@ import pytest
 from fusion_siptrunk import services
 from fusion_siptrunk.sbc import SbcUnavailable
 from openpyxl import load_workbook
-from pages_rig import Portal
 
 from fusion_core.context import SYSTEM, acting_as
 from fusion_core.db import get_db
 from fusion_core.hierarchy.models import Subscription
 from fusion_core.hookspecs import hookimpl
+from fusion_core.testing import PortalClient as Portal
 
 DRIVER = "capacity-test"
 REPORT = "siptrunk/reports/capacity"

@@ -11,7 +11,9 @@ import uuid
 
 import pages_rig
 from fusion_siptrunk.models import Trunk
-from pages_rig import NUMBERS, Portal, text
+from pages_rig import NUMBERS, text
+
+from fusion_core.testing import PortalClient as Portal
 
 memory_driver = pages_rig.memory_driver  # fixtures
 rig = pages_rig.rig
