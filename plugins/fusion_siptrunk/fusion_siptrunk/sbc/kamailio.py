@@ -124,8 +124,9 @@ def _dispatcher_rows(setid: int, dests: tuple[Destination, ...], description: st
 
 def dispatch_shares(dests: tuple[Destination, ...]) -> list[int]:
     """Priority first, then weight, as in DNS SRV: the destinations of the lowest priority value
-    share the calls by weight, the others take calls only when those fail (the failover walks
-    the rest of the set in priority order). Kamailio's weighted algorithm (9) ignores priority:
+    share the calls by weight, the others take calls only when those fail (the failover goes on
+    from the chosen destination down the set, in priority order, then wraps round to the ones
+    listed before it). Kamailio's weighted algorithm (9) ignores priority:
     it fills 100 slots with each destination's weight in the set's order (priority first) and
     ignores what lies past 100. So the first level's weights are scaled to sum to exactly 100
     and every other level gets 1, the least Kamailio accepts, which never gets a slot."""
