@@ -19,6 +19,14 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+def open_page(browser, **options):
+    """A page in a browser context of its own (1280 by 800, 10 s timeouts); `options` go to
+    new_context (e.g. java_script_enabled=False). Close `page.context` when done."""
+    context = browser.new_context(viewport={"width": 1280, "height": 800}, **options)
+    context.set_default_timeout(10_000)
+    return context.new_page()
+
+
 def shot(page, name: str) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"portal-{name}.png"), full_page=True)

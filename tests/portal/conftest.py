@@ -6,7 +6,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from browsing import CHROMIUM, HOST_A, HOST_B, _free_port
+from browsing import CHROMIUM, HOST_A, HOST_B, _free_port, open_page
 from werkzeug.serving import make_server
 
 from fusion_core.testing import PortalClient, services_required
@@ -71,11 +71,9 @@ def browser(live_server):
 
 @pytest.fixture
 def page(browser):
-    context = browser.new_context(viewport={"width": 1280, "height": 800})
-    context.set_default_timeout(10_000)
-    page = context.new_page()
+    page = open_page(browser)
     yield page
-    context.close()
+    page.context.close()
 
 
 @pytest.fixture

@@ -8,18 +8,14 @@ signing out are plain links and forms. Screenshots land in test-artifacts/portal
 from __future__ import annotations
 
 import pytest
-from browsing import HOST_A, shot, sign_in
+from browsing import HOST_A, open_page, shot, sign_in
 
 
 @pytest.fixture
 def nojs_page(browser):
-    context = browser.new_context(
-        viewport={"width": 1280, "height": 800}, java_script_enabled=False
-    )
-    context.set_default_timeout(10_000)
-    page = context.new_page()
+    page = open_page(browser, java_script_enabled=False)
     yield page
-    context.close()
+    page.context.close()
 
 
 @pytest.fixture
