@@ -21,6 +21,7 @@ from fusion_core.errors import Forbidden
 LEVELS = ("group", "distributor", "reseller", "tenant")
 UPSTREAM = ("group", "distributor", "reseller")
 GROUP = ("group",)
+READ_ONLY = "Your role is read-only: this action needs the admin role."
 
 
 @dataclass(frozen=True)
@@ -51,12 +52,18 @@ class Permission:
         """Why `actor` does not hold it, in words an administrator understands."""
         action = action or self.action
         if self.write and not actor.can_write and actor.org_kind in self.levels:
-            return "Your role is read-only: this action needs the admin role."
+            return READ_ONLY
         if self.levels == GROUP:
             return f"Only group administrators can {action}."
         if self.levels == UPSTREAM:
             return f"Tenants cannot {action}; their provider does."
         return f"Only administrators of a {' or '.join(self.levels)} can {action}."
+
+
+def require_write(actor: Actor) -> None:
+    """Raise 403 for a read-only administrator: any change needs the admin role."""
+    if not actor.can_write:
+        raise Forbidden(READ_ONLY)
 
 
 def registered(key: str) -> Permission:
@@ -72,10 +79,6 @@ def require(actor: Actor, key: str, action: str | None = None) -> None:
     permission = registered(key)
     if not permission.granted(actor):
         raise Forbidden(permission.refusal(actor, action))
-
-
-def allowed(actor: Actor, key: str) -> bool:
-    return registered(key).granted(actor)
 
 
 def core_permissions() -> list[Permission]:

@@ -36,8 +36,7 @@ from fusion_core.errors import Conflict, FusionError, NotFound, ValidationFailed
 from fusion_core.events import emit
 from fusion_core.hierarchy import services as hierarchy
 from fusion_core.hierarchy.models import Organization, Subscription
-from fusion_core.hierarchy.services import require_write
-from fusion_core.permissions import require
+from fusion_core.permissions import require, require_write
 from fusion_core.scope import in_scope, load
 
 COUNTRY_RE = re.compile(r"^[A-Z]{2}$")

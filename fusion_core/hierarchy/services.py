@@ -18,12 +18,8 @@ from fusion_core.hierarchy.models import (
     Subscription,
     path_for,
 )
+from fusion_core.permissions import require_write
 from fusion_core.scope import load
-
-
-def require_write(actor: Actor) -> None:
-    if not actor.can_write:
-        raise Forbidden("Your role is read-only: this action needs the admin role.")
 
 
 def _parent(parent_id: uuid.UUID, kind: str, actor: Actor) -> Organization:

@@ -17,8 +17,8 @@ from fusion_core.context import Actor, current_actor
 from fusion_core.db import utcnow
 from fusion_core.errors import Conflict, Forbidden, TooManyRequests, Unauthorized, ValidationFailed
 from fusion_core.hierarchy.models import Organization
-from fusion_core.hierarchy.services import require_write
 from fusion_core.iam.models import Admin, ApiToken, LoginThrottle
+from fusion_core.permissions import require_write
 
 # argon2id with the library's current parameters; test apps (FUSION_ENV=testing) use the
 # cheapest parameters so a suite creating hundreds of admins stays fast. Hashes carry their

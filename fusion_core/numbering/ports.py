@@ -41,7 +41,6 @@ from fusion_core.numbering.requests import subscription_in_scope
 from fusion_core.numbering.services import (
     allocate_to,
     group_of,
-    require_write,
     settings_for,
 )
 from fusion_core.numbering.validation import (
@@ -50,7 +49,7 @@ from fusion_core.numbering.validation import (
     check_range,
     range_numbers,
 )
-from fusion_core.permissions import require
+from fusion_core.permissions import require, require_write
 
 MAX_PORT_NUMBERS = 1000
 MAX_DOCUMENT_BYTES = 512 * 1024  # base64 in a JSON body: fits MAX_BODY_BYTES (1 MiB)

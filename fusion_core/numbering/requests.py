@@ -33,11 +33,10 @@ from fusion_core.numbering.models import NumberRequest, PhoneNumber
 from fusion_core.numbering.services import (
     AFTER_DIGITS,
     allocate_to,
-    require_write,
     settings_for,
 )
 from fusion_core.numbering.validation import NumberInvalid, check_number
-from fusion_core.permissions import require
+from fusion_core.permissions import require, require_write
 from fusion_core.scope import load
 
 MAX_QUANTITY = 100

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from fusion_core.context import Actor, current_actor
 from fusion_core.db import utcnow
-from fusion_core.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from fusion_core.errors import Conflict, NotFound, ValidationFailed
 from fusion_core.events import emit
 from fusion_core.hierarchy.models import Organization, Subscription
 from fusion_core.jobs import enqueue
@@ -34,7 +34,7 @@ from fusion_core.numbering import importer, ledger, lifecycle
 from fusion_core.numbering.models import NumberImport, NumberSettings, PhoneNumber
 from fusion_core.numbering.targets import registered
 from fusion_core.numbering.validation import E164_RE
-from fusion_core.permissions import require
+from fusion_core.permissions import require, require_write
 from fusion_core.scope import load, scoped
 
 SYNC_IMPORT_LIMIT = 10_000  # more numbers than this run as a job
@@ -44,11 +44,6 @@ DEFAULT_RESERVATION_DAYS = 7
 
 
 # --- permissions ----------------------------------------------------------------------------
-
-
-def require_write(actor: Actor) -> None:
-    if not actor.can_write:
-        raise Forbidden("Your role is read-only: this action needs the admin role.")
 
 
 # --- loading --------------------------------------------------------------------------------

@@ -705,7 +705,7 @@ class TrunkSync(MethodView):
     def post(self, id):
         """Provision the trunk on its SBCs again (jobs `siptrunk.sync`)."""
         trunk = _trunk(id)
-        services.require_write(current_actor())
+        permissions.require_write(current_actor())
         sync.request(session, trunk)
         commit()
         return respond(trunk, trunk_body(trunk), 202)

@@ -503,7 +503,7 @@ def trunk_switch(trunk_id: uuid.UUID):
 @login_required
 def trunk_resync(trunk_id: uuid.UUID):
     trunk = _trunk(trunk_id)
-    services.require_write(current_actor())
+    permissions.require_write(current_actor())
     sync.request(session, trunk)
     session.commit()
     flash(f"Trunk {trunk.name}: a new sync with every SBC was requested.")
@@ -993,7 +993,7 @@ def sbc_page(sbc_id: uuid.UUID):
 def sbc_reconcile(sbc_id: uuid.UUID):
     actor = _require_group_page()
     sbc = services.get_sbc(session, sbc_id)
-    services.require_write(actor)
+    permissions.require_write(actor)
     enqueue(session, sync.RECONCILE_JOB, sbc_id=str(sbc.id))
     session.commit()
     flash(f"SBC {sbc.name}: a reconcile was requested; its report shows below when done.")

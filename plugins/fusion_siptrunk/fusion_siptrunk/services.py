@@ -24,7 +24,7 @@ from fusion_core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from fusion_core.hierarchy.models import Organization, Subscription
 from fusion_core.numbering import services as numbering
 from fusion_core.numbering.models import PhoneNumber
-from fusion_core.permissions import require
+from fusion_core.permissions import require, require_write
 from fusion_core.scope import in_scope, load, scoped
 from fusion_siptrunk import plans, sync
 from fusion_siptrunk.models import (
@@ -51,11 +51,6 @@ FIRST_KEY = 100  # trunk keys start here: SBC group/set 1 is the carrier
 
 
 # --- permissions and loading ----------------------------------------------------------------
-
-
-def require_write(actor: Actor) -> None:
-    if not actor.can_write:
-        raise Forbidden("Your role is read-only: this action needs the admin role.")
 
 
 def is_upstream(actor: Actor, org_path: str) -> bool:

@@ -13,8 +13,9 @@ from sqlalchemy.orm import Session
 
 from fusion_core.context import Actor, current_actor
 from fusion_core.db import utcnow
-from fusion_core.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from fusion_core.errors import Conflict, NotFound, ValidationFailed
 from fusion_core.hierarchy.models import Organization
+from fusion_core.permissions import require_write
 from fusion_core.scope import load
 from fusion_siptrunk.addresses import validation
 from fusion_siptrunk.addresses.models import ADDRESS_FIELDS, Address
@@ -36,11 +37,6 @@ ADDRESS_REQUIRED_COUNTRIES = frozenset({"GB", "US", "CA", "DE", "FR", "BE", "NL"
 def required_for(country: str | None) -> bool:
     """Whether numbers/trunks used in `country` (ISO alpha-2) need a valid emergency address."""
     return bool(country) and country.upper() in ADDRESS_REQUIRED_COUNTRIES
-
-
-def require_write(actor: Actor) -> None:
-    if not actor.can_write:
-        raise Forbidden("Your role is read-only: this action needs the admin role.")
 
 
 def tenant_for(tenant_id: uuid.UUID, actor: Actor | None = None) -> Organization:
